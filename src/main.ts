@@ -1,0 +1,83 @@
+// Entry point: parse options, open the store, serve, shut down cleanly on SIGTERM/SIGINT.
+import { createApp, VERSION } from "./app.ts";
+import { ConfigError, describeConfig, helpText, parseConfig } from "./config.ts";
+import { log, setLogLevel } from "./log.ts";
+import { openStore } from "./store/open.ts";
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`kube-insight-logserver: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (parsed.help) {
+    console.log(helpText("kube-insight-logserver"));
+    return 0;
+  }
+  if (parsed.version) {
+    console.log(`version: ${VERSION}`);
+    return 0;
+  }
+  const config = parsed.config;
+  setLogLevel(config.logLevel);
+  log.info("starting", { version: VERSION, config: describeConfig(config) });
+
+  let store;
+  try {
+    store = await openStore(config);
+  } catch (error) {
+    log.error("failed to open the store", { store: config.store, error });
+    return 1;
+  }
+  const app = createApp(store, config);
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: config.bindAddress,
+      port: config.port,
+      fetch: (request) => app.handle(request),
+      // The app enforces --max-body-size with a clear 413; Bun's own cap only backstops it.
+      maxRequestBodySize: Math.max(config.maxBodySize * 2, 1024 * 1024),
+      idleTimeout: 30,
+    });
+  } catch (error) {
+    log.error("failed to start the HTTP server", { bind: `${config.bindAddress}:${config.port}`, error });
+    await store.close();
+    return 1;
+  }
+  log.info("listening", { url: server.url.href, store: store.kind, pid: process.pid });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info("shutting down", { signal });
+      try {
+        // Stop accepting; resolves once in-flight requests (writes included) have finished.
+        await server.stop(false);
+        await store.close();
+        log.info("stopped");
+        resolve(0);
+      } catch (error) {
+        log.error("shutdown failed", { error });
+        resolve(1);
+      }
+    };
+    process.on("SIGTERM", () => void shutdown("SIGTERM"));
+    process.on("SIGINT", () => void shutdown("SIGINT"));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

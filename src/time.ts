@@ -1,0 +1,88 @@
+// Timestamps travel as epoch nanoseconds (bigint). These helpers parse and print RFC 3339 with
+// any fraction, which is how Kubernetes, Fluent Bit and our query API spell time.
+
+export const NS_PER_MS = 1_000_000n;
+export const NS_PER_SECOND = 1_000_000_000n;
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+export interface ParseTimeOptions {
+  /** Accept a time without zone designator and read it as UTC (java_sql_timestamp). */
+  allowNoZone?: boolean;
+}
+
+/**
+ * Parses an RFC 3339 timestamp ("2018-05-03T12:04:57.094408152Z", "...+02:00", any number of
+ * fraction digits; digits past nanoseconds are truncated). Returns epoch nanoseconds, or
+ * undefined when the text is not a valid timestamp.
+ */
+export function parseRfc3339(text: string, options: ParseTimeOptions = {}): bigint | undefined {
+  if (text.length > 64) return undefined;
+  const m = RFC3339.exec(text);
+  if (m === null) return undefined;
+  const year = +m[1]!;
+  const month = +m[2]!;
+  const day = +m[3]!;
+  const hour = +m[4]!;
+  const minute = +m[5]!;
+  const second = +m[6]!;
+  if (month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1]!) return undefined;
+  if (month === 2 && day === 29 && !isLeapYear(year)) return undefined;
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  let offsetMinutes = 0;
+  if (m[8] === undefined) {
+    if (m[9] === undefined) {
+      if (!options.allowNoZone) return undefined;
+    } else {
+      const oh = +m[10]!;
+      const om = +m[11]!;
+      if (oh > 23 || om > 59) return undefined;
+      offsetMinutes = (m[9] === "-" ? -1 : 1) * (oh * 60 + om);
+    }
+  }
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute - offsetMinutes, second, 0);
+  const fraction = m[7] === undefined ? 0 : Number((m[7] + "00000000").slice(0, 9));
+  return BigInt(date.getTime()) * NS_PER_MS + BigInt(fraction);
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+let cachedSecond = Number.NaN;
+let cachedPrefix = "";
+
+/**
+ * Prints epoch nanoseconds as RFC 3339 in UTC with the fraction Go's RFC3339Nano prints:
+ * nanoseconds kept, trailing zeros dropped ("2018-05-07T00:00:00.1Z", "...:00Z").
+ */
+export function formatRfc3339Nano(ns: bigint): string {
+  let seconds = ns / NS_PER_SECOND;
+  let fraction = Number(ns - seconds * NS_PER_SECOND);
+  if (fraction < 0) {
+    seconds -= 1n;
+    fraction += 1_000_000_000;
+  }
+  const s = Number(seconds);
+  // Consecutive rows share their second most of the time: reuse the formatted prefix.
+  if (s !== cachedSecond) {
+    cachedSecond = s;
+    cachedPrefix = new Date(s * 1000).toISOString().slice(0, 19);
+  }
+  if (fraction === 0) return `${cachedPrefix}Z`;
+  let digits = String(fraction).padStart(9, "0");
+  let end = 9;
+  while (digits.charCodeAt(end - 1) === 48) end--;
+  digits = digits.slice(0, end);
+  return `${cachedPrefix}.${digits}Z`;
+}
+
+/** Milliseconds to nanoseconds without float error. */
+export function msToNs(ms: number): bigint {
+  return BigInt(ms) * NS_PER_MS;
+}

@@ -1,0 +1,87 @@
+// Shared test helpers: entries, records and requests with sensible defaults.
+import type { LogEntry, LogRow, LogStore, Query } from "../src/store/store.ts";
+import { parseRfc3339 } from "../src/time.ts";
+
+let counter = 0;
+/** A name no other test uses, so tests can share one store without cleaning it. */
+export function unique(prefix = "t"): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+}
+
+export function ns(rfc3339: string): bigint {
+  const v = parseRfc3339(rfc3339);
+  if (v === undefined) throw new Error(`bad time in test: ${rfc3339}`);
+  return v;
+}
+
+export function entry(over: Partial<LogEntry> & Pick<LogEntry, "namespace" | "timeNs">): LogEntry {
+  return {
+    pod: "pod-a",
+    container: "main",
+    log: "hello",
+    stream: "stdout",
+    podId: "pod-id-1",
+    dockerId: "docker-1",
+    host: "node-1",
+    labels: { app: "demo" },
+    ...over,
+  };
+}
+
+export async function collect(pages: AsyncIterable<LogRow[]>): Promise<LogRow[]> {
+  const out: LogRow[] = [];
+  for await (const page of pages) out.push(...page);
+  return out;
+}
+
+export function queryAll(store: LogStore, q: Query): Promise<LogRow[]> {
+  return collect(store.query(q));
+}
+
+/** A Fluent Bit record as the Kubernetes filter shapes it. */
+export function fbRecord(over: {
+  namespace?: string;
+  pod?: string;
+  container?: string;
+  log?: string;
+  stream?: string;
+  time?: string;
+  date?: unknown;
+  labels?: unknown;
+}): Record<string, unknown> {
+  const rec: Record<string, unknown> = {
+    log: over.log ?? "hello",
+    stream: over.stream ?? "stdout",
+    time: over.time ?? "2018-05-03T12:04:57.094408152Z",
+    kubernetes: {
+      docker_id: "e8b89cc4e292",
+      labels: over.labels ?? { app: "web" },
+      host: "worker1",
+      pod_name: over.pod ?? "web-1",
+      container_name: over.container ?? "nginx",
+      pod_id: "f5225d5f-4e9d-11e8-8b6b-02425d6e035a",
+      namespace_name: over.namespace ?? "default",
+    },
+  };
+  if (over.date !== undefined) rec.date = over.date;
+  return rec;
+}
+
+export function post(body: string | Uint8Array | ArrayBuffer | Blob | ReadableStream, headers: Record<string, string> = { "content-type": "application/json" }, path = "/write"): Request {
+  return new Request(`http://localhost${path}`, { method: "POST", body, headers });
+}
+
+export function get(pathAndQuery: string, headers: Record<string, string> = {}): Request {
+  return new Request(`http://localhost${pathAndQuery}`, { headers });
+}
+
+export function queryUrl(p: { namespace: string; pod?: string; container?: string; start: string; end?: string }): string {
+  const q = new URLSearchParams({
+    namespace: p.namespace,
+    pod_name: p.pod ?? "web-1",
+    container_name: p.container ?? "nginx",
+    start_time: p.start,
+  });
+  if (p.end !== undefined) q.set("end_time", p.end);
+  return `/query?${q}`;
+}

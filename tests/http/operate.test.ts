@@ -1,0 +1,142 @@
+// /metrics, the OpenAPI docs and the profiling endpoints, through app.handle.
+import { afterAll, describe, expect, test } from "bun:test";
+import { createApp } from "../../src/app.ts";
+import { EmbeddedStore } from "../../src/store/sqlite.ts";
+import { fbRecord, get, post, unique } from "../helpers.ts";
+
+const store = new EmbeddedStore({ dataDir: ":memory:" });
+afterAll(() => store.close());
+
+describe("GET /metrics", () => {
+  const app = createApp(store);
+
+  test("counts requests by method, route pattern and status code, with latency histograms", async () => {
+    await app.handle(get("/write"));
+    await app.handle(get("/query"));
+    await app.handle(get("/no/such/path?x=1"));
+    await app.handle(post(JSON.stringify([fbRecord({ namespace: unique() })])));
+    const res = await app.handle(get("/metrics"));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    const text = await res.text();
+    expect(text).toContain('http_requests_total{method="GET",route="/write",status_code="200"} 1');
+    expect(text).toContain('http_requests_total{method="GET",route="/query",status_code="400"} 1');
+    expect(text).toContain('http_requests_total{method="GET",route="unmatched",status_code="404"} 1');
+    expect(text).toContain('http_requests_total{method="POST",route="/write",status_code="200"} 1');
+    expect(text).toContain('http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/write",status_code="200"} 1');
+    expect(text).toContain('http_request_duration_seconds_count{method="GET",route="/write",status_code="200"} 1');
+    expect(text).toContain('logserver_ingest_records_accepted_total{format="json"} 1');
+    expect(text).toMatch(/logserver_ingest_wire_bytes_total\{encoding="identity"\} \d+/);
+    expect(text).toMatch(/logserver_store_write_duration_seconds_count\{store="embedded",result="ok"\} 1/);
+  });
+
+  test("exposes the process metrics that are right under Bun, and not the wrong ones", async () => {
+    const text = await (await app.handle(get("/metrics"))).text();
+    const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)$`, "m").exec(text)?.[1]);
+    expect(value("process_cpu_seconds_total")).toBeGreaterThan(0);
+    expect(value("process_resident_memory_bytes")).toBeGreaterThan(10 * 1024 * 1024);
+    expect(value("process_open_fds")).toBeGreaterThan(2);
+    expect(value("process_max_fds")).toBeGreaterThan(value("process_open_fds"));
+    expect(Math.abs(value("process_start_time_seconds") - Date.now() / 1000)).toBeLessThan(3600);
+    expect(value("bun_js_heap_size_bytes")).toBeGreaterThan(0);
+    expect(text).not.toContain("nodejs_eventloop_lag");
+    expect(text).not.toContain("nodejs_gc_duration");
+  });
+});
+
+describe("OpenAPI docs", () => {
+  const app = createApp(store);
+
+  test("/swagger serves the UI with its script and styles from this server", async () => {
+    const res = await app.handle(get("/swagger"));
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('src="/swagger/assets/swagger-ui-bundle.js"');
+    expect(html).toContain('href="/swagger/assets/swagger-ui.css"');
+    expect(html).not.toContain("unpkg.com");
+    const js = await app.handle(get("/swagger/assets/swagger-ui-bundle.js"));
+    expect(js.status).toBe(200);
+    expect((await js.text()).length).toBeGreaterThan(500_000);
+    const css = await app.handle(get("/swagger/assets/swagger-ui.css"));
+    expect(css.headers.get("content-type")).toContain("text/css");
+  });
+
+  test("/swagger/json documents every route with parameters and response shapes", async () => {
+    const spec = (await (await app.handle(get("/swagger/json"))).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { parameters?: { name: string; required: boolean }[]; responses?: Record<string, unknown> }>>;
+    };
+    expect(spec.openapi).toStartWith("3.");
+    expect(Object.keys(spec.paths).sort()).toEqual(["/metrics", "/query", "/write"]);
+    const query = spec.paths["/query"]!.get!;
+    expect(query.parameters!.map((p) => [p.name, p.required])).toEqual([
+      ["namespace", true],
+      ["pod_name", true],
+      ["container_name", true],
+      ["start_time", true],
+      ["end_time", false],
+    ]);
+    expect(Object.keys(query.responses!)).toEqual(expect.arrayContaining(["200", "400", "503"]));
+    expect(JSON.stringify(query.responses!["200"])).toContain("log_rows");
+    expect(Object.keys(spec.paths["/write"]!.post!.responses!)).toEqual(expect.arrayContaining(["200", "400", "413", "415", "503"]));
+    expect(JSON.stringify(spec.paths["/write"]!.get!.responses!["200"])).toContain("healthy");
+  });
+});
+
+describe("profiling endpoints", () => {
+  test("are absent (404) unless enabled", async () => {
+    const app = createApp(store);
+    for (const path of ["/debug/", "/debug/heap", "/debug/profile", "/debug/memory"]) {
+      expect((await app.handle(get(path))).status).toBe(404);
+    }
+  });
+
+  const app = createApp(store, { enableProfiling: true });
+
+  test("/debug/memory reports process and heap figures", async () => {
+    const res = await app.handle(get("/debug/memory"));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { process: { rss: number }; heap: { heapSize: number } };
+    expect(body.process.rss).toBeGreaterThan(0);
+    expect(body.heap.heapSize).toBeGreaterThan(0);
+  });
+
+  test("/debug/heap is a V8 heap snapshot (Chrome DevTools format)", async () => {
+    const res = await app.handle(get("/debug/heap"));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-disposition")).toContain(".heapsnapshot");
+    const snapshot = (await res.json()) as { snapshot: { meta: { node_fields: string[] }; node_count: number }; nodes: number[] };
+    expect(snapshot.snapshot.meta.node_fields).toContain("self_size");
+    expect(snapshot.nodes.length).toBeGreaterThan(0);
+  });
+
+  test("/debug/profile?seconds=1 is a .cpuprofile that sees the work done meanwhile", async () => {
+    function burnCpuForProfileTest() {
+      let x = 0;
+      for (let i = 0; i < 2e6; i++) x += Math.sqrt(i);
+      return x;
+    }
+    const pending = app.handle(get("/debug/profile?seconds=1"));
+    const until = Date.now() + 800;
+    while (Date.now() < until) {
+      burnCpuForProfileTest();
+      await Bun.sleep(1);
+    }
+    const res = await pending;
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-disposition")).toContain(".cpuprofile");
+    const profile = (await res.json()) as { nodes: { callFrame: { functionName: string } }[]; startTime: number; endTime: number; samples: number[] };
+    expect(profile.nodes[0]!.callFrame.functionName).toBe("(root)");
+    expect(profile.endTime).toBeGreaterThan(profile.startTime);
+    expect(profile.samples.length).toBeGreaterThan(10);
+    expect(profile.nodes.map((n) => n.callFrame.functionName)).toContain("burnCpuForProfileTest");
+  });
+
+  test("/debug/profile refuses a bad duration", async () => {
+    for (const s of ["0", "-1", "abc", "301"]) {
+      const res = await app.handle(get(`/debug/profile?seconds=${s}`));
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ message: "invalid profile duration" });
+    }
+  });
+});
