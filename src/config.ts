@@ -160,35 +160,256 @@ const oneOf =
 const text = (value: string) => value;
 
 export const OPTIONS: OptionSpec[] = [
-  { flag: "bind-address", env: "IP", key: "bindAddress", default: "0.0.0.0", help: "IP address the HTTP server binds to.", parse: text },
-  { flag: "port", env: "PORT", key: "port", default: "8080", help: "HTTP port to listen on (0 picks a free port).", parse: parseInteger(0, 65535) },
-  { flag: "store", env: "STORE", key: "store", default: "", help: "Where logs are kept: embedded or cassandra. Default: cassandra when Cassandra nodes are given, else embedded.", parse: oneOf(["embedded", "cassandra"] as const) },
-  { flag: "data-dir", env: "DATA_DIR", key: "dataDir", default: "./data", help: "Directory of the embedded store's database.", parse: text },
-  { flag: "cassandra-hosts", env: "CASSANDRA_HOSTS", key: "cassandraNodes", default: "", help: "Cassandra nodes, comma-separated (host or host:port); positional arguments do the same.", parse: (v) => v.split(",").map((s) => s.trim()).filter(Boolean) },
-  { flag: "cassandra-port", env: "CASSANDRA_PORT", key: "cassandraPort", default: "9042", help: "Cassandra CQL port.", parse: parseInteger(1, 65535) },
-  { flag: "cassandra-keyspace", env: "CASSANDRA_KEYSPACE", key: "cassandraKeyspace", default: "insight_logs", help: "Keyspace to use; created when missing.", parse: (v) => { if (!/^[A-Za-z][A-Za-z0-9_]{0,47}$/.test(v)) throw new Error(`expected a CQL identifier, got "${v}"`); return v; } },
-  { flag: "cassandra-replication-strategy", env: "CASSANDRA_REPLICATION_STRATEGY", key: "cassandraReplicationStrategy", default: "SimpleStrategy", help: "Replication strategy used when the keyspace is created: SimpleStrategy or NetworkTopologyStrategy.", parse: oneOf(["SimpleStrategy", "NetworkTopologyStrategy"] as const) },
-  { flag: "cassandra-replication-factors", env: "CASSANDRA_REPLICATION_FACTORS", key: "cassandraReplicationFactors", default: '{"cluster":1}', help: 'Replication factors as a JSON map: {"cluster": N} for SimpleStrategy, {"dc1": 3, "dc2": 3} for NetworkTopologyStrategy.', parse: parseReplicationFactors },
-  { flag: "cassandra-local-datacenter", env: "CASSANDRA_LOCAL_DATACENTER", key: "cassandraLocalDatacenter", default: "datacenter1", help: "The driver's local datacenter (load balancing, LOCAL_* consistency).", parse: text },
-  { flag: "cassandra-username", env: "CASSANDRA_USERNAME", key: "cassandraUsername", default: "", help: "Username for PasswordAuthenticator (optional).", parse: text },
-  { flag: "cassandra-password", env: "CASSANDRA_PASSWORD", key: "cassandraPassword", default: "", help: "Password for PasswordAuthenticator (optional).", parse: text, secret: true },
-  { flag: "cassandra-tls", env: "CASSANDRA_TLS", key: "cassandraTls", default: "false", help: "Connect to Cassandra over TLS.", boolean: true, parse: parseBoolean },
-  { flag: "cassandra-tls-ca-file", env: "CASSANDRA_TLS_CA_FILE", key: "cassandraTlsCaFile", default: "", help: "PEM file of the CA that signed the nodes' certificates (TLS).", parse: text },
-  { flag: "cassandra-tls-insecure", env: "CASSANDRA_TLS_INSECURE", key: "cassandraTlsInsecure", default: "false", help: "Skip verification of the nodes' certificates (TLS; testing only).", boolean: true, parse: parseBoolean },
-  { flag: "cassandra-consistency", env: "CASSANDRA_CONSISTENCY", key: "cassandraConsistency", default: "LOCAL_QUORUM", help: `Consistency level of writes and reads: ${CONSISTENCY_LEVELS.join(", ")}.`, parse: oneOf(CONSISTENCY_LEVELS) },
-  { flag: "cassandra-write-concurrency", env: "CASSANDRA_WRITE_CONCURRENCY", key: "cassandraWriteConcurrency", default: "16", help: "Write requests (single-partition batches) in flight to Cassandra at once.", parse: parseInteger(1, 4096) },
-  { flag: "cassandra-write-buffer-size", env: "CASSANDRA_WRITE_BUFFER_SIZE", key: "cassandraWriteBufferSize", default: "100000", help: "Lines that may wait for Cassandra at once; beyond it writes get 503 with Retry-After.", parse: parseInteger(1, 100_000_000) },
-  { flag: "retention", env: "RETENTION", key: "retentionSeconds", default: "0", help: "How long lines are kept (e.g. 7d, 12h); 0 keeps them forever. Cassandra: TTL; embedded: periodic deletion.", parse: parseDuration },
-  { flag: "max-body-size", env: "MAX_BODY_SIZE", key: "maxBodySize", default: "16MiB", help: "Largest request body accepted on the wire (413 beyond).", parse: parseSize },
-  { flag: "max-decompressed-size", env: "MAX_DECOMPRESSED_SIZE", key: "maxDecompressedSize", default: "64MiB", help: "Largest request body accepted after decompression (413 beyond).", parse: parseSize },
-  { flag: "max-line-size", env: "MAX_LINE_SIZE", key: "maxLineSize", default: "1MiB", help: "Longest log line accepted (UTF-8 bytes); longer records are rejected.", parse: parseSize },
-  { flag: "date-key", env: "DATE_KEY", key: "dateKey", default: "date", help: "Record key that holds Fluent Bit's event time (its json_date_key).", parse: text },
-  { flag: "auth-basic", env: "AUTH_BASIC", key: "authBasic", default: "", help: "Require HTTP basic auth user:password for writes and queries.", parse: (v) => { if (v !== "" && !v.includes(":")) throw new Error("expected user:password"); return v; }, secret: true },
-  { flag: "auth-token", env: "AUTH_TOKEN", key: "authToken", default: "", help: "Require 'Authorization: Bearer <token>' for writes and queries.", parse: text, secret: true },
-  { flag: "auth-protect-all", env: "AUTH_PROTECT_ALL", key: "authProtectAll", default: "false", help: "Also require credentials for the health probe, /metrics and the docs.", boolean: true, parse: parseBoolean },
-  { flag: "enable-profiling", env: "ENABLE_PROFILING", key: "enableProfiling", default: "false", help: "Serve heap snapshots, CPU profiles and memory figures under /debug/.", boolean: true, parse: parseBoolean },
-  { flag: "log-level", env: "LOG_LEVEL", key: "logLevel", default: "2", help: "Log level: 0 error, 1 warn, 2 info, 3 debug, 4 trace (names work too).", parse: parseLogLevel },
-  { flag: "version", env: "", key: "version", default: "false", help: "Print the version and exit.", boolean: true, parse: parseBoolean },
+  {
+    flag: "bind-address",
+    env: "IP",
+    key: "bindAddress",
+    default: "0.0.0.0",
+    help: "IP address the HTTP server binds to.",
+    parse: text,
+  },
+  {
+    flag: "port",
+    env: "PORT",
+    key: "port",
+    default: "8080",
+    help: "HTTP port to listen on (0 picks a free port).",
+    parse: parseInteger(0, 65535),
+  },
+  {
+    flag: "store",
+    env: "STORE",
+    key: "store",
+    default: "",
+    help: "Where logs are kept: embedded or cassandra. Default: cassandra when Cassandra nodes are given, else embedded.",
+    parse: oneOf(["embedded", "cassandra"] as const),
+  },
+  {
+    flag: "data-dir",
+    env: "DATA_DIR",
+    key: "dataDir",
+    default: "./data",
+    help: "Directory of the embedded store's database.",
+    parse: text,
+  },
+  {
+    flag: "cassandra-hosts",
+    env: "CASSANDRA_HOSTS",
+    key: "cassandraNodes",
+    default: "",
+    help: "Cassandra nodes, comma-separated (host or host:port); positional arguments do the same.",
+    parse: (v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+  },
+  {
+    flag: "cassandra-port",
+    env: "CASSANDRA_PORT",
+    key: "cassandraPort",
+    default: "9042",
+    help: "Cassandra CQL port.",
+    parse: parseInteger(1, 65535),
+  },
+  {
+    flag: "cassandra-keyspace",
+    env: "CASSANDRA_KEYSPACE",
+    key: "cassandraKeyspace",
+    default: "insight_logs",
+    help: "Keyspace to use; created when missing.",
+    parse: (v) => {
+      if (!/^[A-Za-z][A-Za-z0-9_]{0,47}$/.test(v)) throw new Error(`expected a CQL identifier, got "${v}"`);
+      return v;
+    },
+  },
+  {
+    flag: "cassandra-replication-strategy",
+    env: "CASSANDRA_REPLICATION_STRATEGY",
+    key: "cassandraReplicationStrategy",
+    default: "SimpleStrategy",
+    help: "Replication strategy used when the keyspace is created: SimpleStrategy or NetworkTopologyStrategy.",
+    parse: oneOf(["SimpleStrategy", "NetworkTopologyStrategy"] as const),
+  },
+  {
+    flag: "cassandra-replication-factors",
+    env: "CASSANDRA_REPLICATION_FACTORS",
+    key: "cassandraReplicationFactors",
+    default: '{"cluster":1}',
+    help: 'Replication factors as a JSON map: {"cluster": N} for SimpleStrategy, {"dc1": 3, "dc2": 3} for NetworkTopologyStrategy.',
+    parse: parseReplicationFactors,
+  },
+  {
+    flag: "cassandra-local-datacenter",
+    env: "CASSANDRA_LOCAL_DATACENTER",
+    key: "cassandraLocalDatacenter",
+    default: "datacenter1",
+    help: "The driver's local datacenter (load balancing, LOCAL_* consistency).",
+    parse: text,
+  },
+  {
+    flag: "cassandra-username",
+    env: "CASSANDRA_USERNAME",
+    key: "cassandraUsername",
+    default: "",
+    help: "Username for PasswordAuthenticator (optional).",
+    parse: text,
+  },
+  {
+    flag: "cassandra-password",
+    env: "CASSANDRA_PASSWORD",
+    key: "cassandraPassword",
+    default: "",
+    help: "Password for PasswordAuthenticator (optional).",
+    parse: text,
+    secret: true,
+  },
+  {
+    flag: "cassandra-tls",
+    env: "CASSANDRA_TLS",
+    key: "cassandraTls",
+    default: "false",
+    help: "Connect to Cassandra over TLS.",
+    boolean: true,
+    parse: parseBoolean,
+  },
+  {
+    flag: "cassandra-tls-ca-file",
+    env: "CASSANDRA_TLS_CA_FILE",
+    key: "cassandraTlsCaFile",
+    default: "",
+    help: "PEM file of the CA that signed the nodes' certificates (TLS).",
+    parse: text,
+  },
+  {
+    flag: "cassandra-tls-insecure",
+    env: "CASSANDRA_TLS_INSECURE",
+    key: "cassandraTlsInsecure",
+    default: "false",
+    help: "Skip verification of the nodes' certificates (TLS; testing only).",
+    boolean: true,
+    parse: parseBoolean,
+  },
+  {
+    flag: "cassandra-consistency",
+    env: "CASSANDRA_CONSISTENCY",
+    key: "cassandraConsistency",
+    default: "LOCAL_QUORUM",
+    help: `Consistency level of writes and reads: ${CONSISTENCY_LEVELS.join(", ")}.`,
+    parse: oneOf(CONSISTENCY_LEVELS),
+  },
+  {
+    flag: "cassandra-write-concurrency",
+    env: "CASSANDRA_WRITE_CONCURRENCY",
+    key: "cassandraWriteConcurrency",
+    default: "16",
+    help: "Write requests (single-partition batches) in flight to Cassandra at once.",
+    parse: parseInteger(1, 4096),
+  },
+  {
+    flag: "cassandra-write-buffer-size",
+    env: "CASSANDRA_WRITE_BUFFER_SIZE",
+    key: "cassandraWriteBufferSize",
+    default: "100000",
+    help: "Lines that may wait for Cassandra at once; beyond it writes get 503 with Retry-After.",
+    parse: parseInteger(1, 100_000_000),
+  },
+  {
+    flag: "retention",
+    env: "RETENTION",
+    key: "retentionSeconds",
+    default: "0",
+    help: "How long lines are kept (e.g. 7d, 12h); 0 keeps them forever. Cassandra: TTL; embedded: periodic deletion.",
+    parse: parseDuration,
+  },
+  {
+    flag: "max-body-size",
+    env: "MAX_BODY_SIZE",
+    key: "maxBodySize",
+    default: "16MiB",
+    help: "Largest request body accepted on the wire (413 beyond).",
+    parse: parseSize,
+  },
+  {
+    flag: "max-decompressed-size",
+    env: "MAX_DECOMPRESSED_SIZE",
+    key: "maxDecompressedSize",
+    default: "64MiB",
+    help: "Largest request body accepted after decompression (413 beyond).",
+    parse: parseSize,
+  },
+  {
+    flag: "max-line-size",
+    env: "MAX_LINE_SIZE",
+    key: "maxLineSize",
+    default: "1MiB",
+    help: "Longest log line accepted (UTF-8 bytes); longer records are rejected.",
+    parse: parseSize,
+  },
+  {
+    flag: "date-key",
+    env: "DATE_KEY",
+    key: "dateKey",
+    default: "date",
+    help: "Record key that holds Fluent Bit's event time (its json_date_key).",
+    parse: text,
+  },
+  {
+    flag: "auth-basic",
+    env: "AUTH_BASIC",
+    key: "authBasic",
+    default: "",
+    help: "Require HTTP basic auth user:password for writes and queries.",
+    parse: (v) => {
+      if (v !== "" && !v.includes(":")) throw new Error("expected user:password");
+      return v;
+    },
+    secret: true,
+  },
+  {
+    flag: "auth-token",
+    env: "AUTH_TOKEN",
+    key: "authToken",
+    default: "",
+    help: "Require 'Authorization: Bearer <token>' for writes and queries.",
+    parse: text,
+    secret: true,
+  },
+  {
+    flag: "auth-protect-all",
+    env: "AUTH_PROTECT_ALL",
+    key: "authProtectAll",
+    default: "false",
+    help: "Also require credentials for the health probe, /metrics and the docs.",
+    boolean: true,
+    parse: parseBoolean,
+  },
+  {
+    flag: "enable-profiling",
+    env: "ENABLE_PROFILING",
+    key: "enableProfiling",
+    default: "false",
+    help: "Serve heap snapshots, CPU profiles and memory figures under /debug/.",
+    boolean: true,
+    parse: parseBoolean,
+  },
+  {
+    flag: "log-level",
+    env: "LOG_LEVEL",
+    key: "logLevel",
+    default: "2",
+    help: "Log level: 0 error, 1 warn, 2 info, 3 debug, 4 trace (names work too).",
+    parse: parseLogLevel,
+  },
+  {
+    flag: "version",
+    env: "",
+    key: "version",
+    default: "false",
+    help: "Print the version and exit.",
+    boolean: true,
+    parse: parseBoolean,
+  },
   { flag: "help", env: "", key: "help", default: "false", help: "Print this help and exit.", boolean: true, parse: parseBoolean },
 ];
 
@@ -248,7 +469,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   }
   const rf = config.cassandraReplicationFactors;
   if (config.cassandraReplicationStrategy === "SimpleStrategy" && (Object.keys(rf).length !== 1 || rf.cluster === undefined)) {
-    throw new ConfigError('invalid value for option --cassandra-replication-factors: SimpleStrategy takes one factor named "cluster", e.g. {"cluster":3}');
+    throw new ConfigError(
+      'invalid value for option --cassandra-replication-factors: SimpleStrategy takes one factor named "cluster", e.g. {"cluster":3}',
+    );
   }
   const { help, version, ...rest } = config;
   return { config: rest as Config, help, version };
@@ -268,7 +491,10 @@ export function helpText(program: string): string {
   for (const o of OPTIONS) {
     const value = o.boolean ? "" : " <value>";
     lines.push(`  --${o.flag}${value}`);
-    const meta = [o.env ? `env ${o.env}` : "", o.default !== "" && o.flag !== "help" && o.flag !== "version" ? `default ${o.default}` : ""]
+    const meta = [
+      o.env ? `env ${o.env}` : "",
+      o.default !== "" && o.flag !== "help" && o.flag !== "version" ? `default ${o.default}` : "",
+    ]
       .filter(Boolean)
       .join(", ");
     lines.push(`      ${o.help}${meta ? ` (${meta})` : ""}`);

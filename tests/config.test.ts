@@ -21,24 +21,44 @@ describe("configuration", () => {
 
   test("environment variables apply and flags win over them", () => {
     const env = { PORT: "9000", IP: "127.0.0.1", ENABLE_PROFILING: "true", DATA_DIR: "/tmp/x", LOG_LEVEL: "debug" };
-    expect(parseConfig([], env).config).toMatchObject({ port: 9000, bindAddress: "127.0.0.1", enableProfiling: true, dataDir: "/tmp/x", logLevel: "debug" });
+    expect(parseConfig([], env).config).toMatchObject({
+      port: 9000,
+      bindAddress: "127.0.0.1",
+      enableProfiling: true,
+      dataDir: "/tmp/x",
+      logLevel: "debug",
+    });
     const { config } = parseConfig(["--port", "9100", "--bind-address=::1", "--enable-profiling=false", "-log-level", "0"], env);
     expect(config).toMatchObject({ port: 9100, bindAddress: "::1", enableProfiling: false, logLevel: "error" });
   });
 
   test("positional Cassandra nodes select the cassandra store; --store overrides", () => {
-    expect(parseConfig(["10.0.0.1", "10.0.0.2:9043"], {}).config).toMatchObject({ store: "cassandra", cassandraNodes: ["10.0.0.1", "10.0.0.2:9043"] });
+    expect(parseConfig(["10.0.0.1", "10.0.0.2:9043"], {}).config).toMatchObject({
+      store: "cassandra",
+      cassandraNodes: ["10.0.0.1", "10.0.0.2:9043"],
+    });
     expect(parseConfig([], { CASSANDRA_HOSTS: "a,b" }).config).toMatchObject({ store: "cassandra", cassandraNodes: ["a", "b"] });
     expect(parseConfig(["--store", "embedded", "10.0.0.1"], {}).config.store).toBe("embedded");
   });
 
   test("log levels accept 0-4 and names", () => {
-    const levels = ["0", "1", "2", "3", "4", "error", "WARN", "warning", "Info", "debug", "trace"].map((l) => parseConfig(["--log-level", l], {}).config.logLevel);
+    const levels = ["0", "1", "2", "3", "4", "error", "WARN", "warning", "Info", "debug", "trace"].map(
+      (l) => parseConfig(["--log-level", l], {}).config.logLevel,
+    );
     expect(levels).toEqual(["error", "warn", "info", "debug", "trace", "error", "warn", "warn", "info", "debug", "trace"]);
   });
 
   test("NetworkTopologyStrategy takes per-datacenter factors", () => {
-    const { config } = parseConfig(["--cassandra-replication-strategy", "NetworkTopologyStrategy", "--cassandra-replication-factors", '{"dc1":3,"dc2":2}', "n1"], {});
+    const { config } = parseConfig(
+      [
+        "--cassandra-replication-strategy",
+        "NetworkTopologyStrategy",
+        "--cassandra-replication-factors",
+        '{"dc1":3,"dc2":2}',
+        "n1",
+      ],
+      {},
+    );
     expect(config.cassandraReplicationFactors).toEqual({ dc1: 3, dc2: 2 });
   });
 

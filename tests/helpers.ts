@@ -67,7 +67,11 @@ export function fbRecord(over: {
   return rec;
 }
 
-export function post(body: string | Uint8Array | ArrayBuffer | Blob | ReadableStream, headers: Record<string, string> = { "content-type": "application/json" }, path = "/write"): Request {
+export function post(
+  body: string | Uint8Array | ArrayBuffer | Blob | ReadableStream,
+  headers: Record<string, string> = { "content-type": "application/json" },
+  path = "/write",
+): Request {
   return new Request(`http://localhost${path}`, { method: "POST", body, headers });
 }
 

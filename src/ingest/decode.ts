@@ -42,7 +42,11 @@ export async function readBody(request: Request, limits: BodyLimits): Promise<Ui
     timer = setTimeout(
       () =>
         reject(
-          new IngestError(408, "request body too slow", `the body did not arrive within ${(limits.readTimeoutMs ?? 60_000) / 1000} s`),
+          new IngestError(
+            408,
+            "request body too slow",
+            `the body did not arrive within ${(limits.readTimeoutMs ?? 60_000) / 1000} s`,
+          ),
         ),
       limits.readTimeoutMs ?? 60_000,
     );

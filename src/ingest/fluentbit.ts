@@ -91,8 +91,14 @@ function toLogEntry(record: unknown, eventTime: unknown, options: NormaliseOptio
   if (line === undefined || line === null) return new Rejected("missing_log", "record has no log field");
   if (line instanceof Uint8Array) line = new TextDecoder().decode(line);
   if (typeof line !== "string") return new Rejected("invalid_field", `log is a ${typeOf(line)}, not a string`);
-  if (line.length > options.maxLineSize || (line.length * 3 > options.maxLineSize && Buffer.byteLength(line) > options.maxLineSize)) {
-    return new Rejected("line_too_long", `log line of ${Buffer.byteLength(line)} bytes exceeds --max-line-size ${options.maxLineSize}`);
+  if (
+    line.length > options.maxLineSize ||
+    (line.length * 3 > options.maxLineSize && Buffer.byteLength(line) > options.maxLineSize)
+  ) {
+    return new Rejected(
+      "line_too_long",
+      `log line of ${Buffer.byteLength(line)} bytes exceeds --max-line-size ${options.maxLineSize}`,
+    );
   }
 
   const timeNs = timestampOf(r, eventTime, options.dateKey);
@@ -139,7 +145,8 @@ function timestampOf(r: Record<string, unknown>, eventTime: unknown, dateKey: st
   if (typeof t === "string") runtimeNs = parseRfc3339(t);
   if (event === undefined) {
     if (runtimeNs !== undefined) return runtimeNs;
-    if (t === undefined || t === null) return new Rejected("missing_timestamp", `record has neither ${dateKey || "an event time"} nor time`);
+    if (t === undefined || t === null)
+      return new Rejected("missing_timestamp", `record has neither ${dateKey || "an event time"} nor time`);
     return new Rejected("invalid_timestamp", "time is not an RFC 3339 timestamp");
   }
   if (runtimeNs !== undefined) {
@@ -210,12 +217,12 @@ function optionalString(v: unknown): string {
 /** Labels with non-string values (numbers, booleans, nested maps) are kept as their text. */
 function stringMap(v: unknown): Record<string, string> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return {};
-  // No prototype: a label named "__proto__" is just a label.
-  const out: Record<string, string> = Object.create(null);
+  const out: Record<string, string> = {};
   for (const key in v as Record<string, unknown>) {
     const value = (v as Record<string, unknown>)[key];
     if (value === undefined || value === null) continue;
-    out[key] = optionalString(value);
+    // A label named "__proto__" is just a label, not the object's prototype.
+    Object.defineProperty(out, key, { value: optionalString(value), enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

@@ -45,10 +45,15 @@ const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: false });
 
 export function detectFormat(contentType: string | null, body: Uint8Array): Format {
   const type = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type === "application/x-ndjson" || type === "application/jsonlines" || type === "application/x-jsonlines" || type === "application/json-lines" || type === "application/jsonl")
+  if (
+    type === "application/x-ndjson" ||
+    type === "application/jsonlines" ||
+    type === "application/x-jsonlines" ||
+    type === "application/json-lines" ||
+    type === "application/jsonl"
+  )
     return "json_lines";
-  if (type === "application/msgpack" || type === "application/x-msgpack" || type === "application/vnd.msgpack")
-    return "msgpack";
+  if (type === "application/msgpack" || type === "application/x-msgpack" || type === "application/vnd.msgpack") return "msgpack";
   const first = firstSignificantByte(body);
   if (first === 0x5b /* [ */) return "json";
   if (first === 0x7b /* { */) return "json_stream";

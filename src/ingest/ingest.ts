@@ -23,9 +23,7 @@ export async function decodeWriteRequest(request: Request, options: IngestOption
   const body = decompress(wire, request.headers.get("content-encoding"), options);
   const decoded = decodeRecords(body, request.headers.get("content-type"));
   const oldestNs =
-    options.retentionSeconds > 0
-      ? BigInt(Date.now()) * 1_000_000n - BigInt(options.retentionSeconds) * NS_PER_SECOND
-      : undefined;
+    options.retentionSeconds > 0 ? BigInt(Date.now()) * 1_000_000n - BigInt(options.retentionSeconds) * NS_PER_SECOND : undefined;
   const batch = normalise(decoded, { dateKey: options.dateKey, maxLineSize: options.maxLineSize, oldestNs });
   return { ...batch, format: decoded.format, wireBytes: wire.byteLength, decodedBytes: body.byteLength };
 }

@@ -76,7 +76,13 @@ export function debugRoutes(enabled: boolean) {
           summary: "CPU profile of N seconds (.cpuprofile, opens in Chrome DevTools)",
           tags: ["debug"],
           parameters: [
-            { name: "seconds", in: "query", required: false, description: `Profile length in seconds, up to ${MAX_PROFILE_SECONDS} (default 10).`, schema: { type: "number" } },
+            {
+              name: "seconds",
+              in: "query",
+              required: false,
+              description: `Profile length in seconds, up to ${MAX_PROFILE_SECONDS} (default 10).`,
+              schema: { type: "number" },
+            },
           ],
         },
       },

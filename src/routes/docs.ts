@@ -24,7 +24,8 @@ export function docsRoutes(version: string) {
           info: {
             title: "kube-insight-logserver",
             version,
-            description: "Stores Kubernetes pod logs sent by Fluent Bit and answers queries for a container's lines in a time range.",
+            description:
+              "Stores Kubernetes pod logs sent by Fluent Bit and answers queries for a container's lines in a time range.",
           },
           tags: [
             { name: "ingest", description: "Fluent Bit's http output writes here" },
@@ -37,12 +38,18 @@ export function docsRoutes(version: string) {
     )
     .get(
       "/swagger/assets/swagger-ui-bundle.js",
-      () => new Response(swaggerBundle as string, { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" } }),
+      () =>
+        new Response(swaggerBundle as string, {
+          headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" },
+        }),
       { detail: { hide: true } },
     )
     .get(
       "/swagger/assets/swagger-ui.css",
-      () => new Response(swaggerCss as string, { headers: { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=86400" } }),
+      () =>
+        new Response(swaggerCss as string, {
+          headers: { "content-type": "text/css; charset=utf-8", "cache-control": "public, max-age=86400" },
+        }),
       { detail: { hide: true } },
     );
 }

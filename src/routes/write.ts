@@ -98,7 +98,8 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
         try {
           await store.write(decoded.entries);
         } catch (error) {
-          const result = error instanceof StoreUnavailableError ? "unavailable" : error instanceof StoreBusyError ? "busy" : "error";
+          const result =
+            error instanceof StoreUnavailableError ? "unavailable" : error instanceof StoreBusyError ? "busy" : "error";
           metrics.storeWriteDuration.observe({ store: store.kind, result }, (performance.now() - started) / 1000);
           log.error("store write failed", { records: decoded.entries.length, error });
           return storeErrorResponse(error, "store entries");
@@ -140,7 +141,15 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
             },
           },
         },
-        response: { 200: WriteResult, 400: ErrorBody, 401: ErrorBody, 408: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody },
+        response: {
+          200: WriteResult,
+          400: ErrorBody,
+          401: ErrorBody,
+          408: ErrorBody,
+          413: ErrorBody,
+          415: ErrorBody,
+          503: ErrorBody,
+        },
       },
     );
 }

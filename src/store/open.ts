@@ -7,5 +7,22 @@ export async function openStore(config: Config): Promise<LogStore> {
   if (config.store === "embedded") {
     return new EmbeddedStore({ dataDir: config.dataDir, retentionSeconds: config.retentionSeconds });
   }
-  throw new Error("the cassandra store is not available in this build yet; use --store embedded");
+  const { CassandraStore } = await import("./cassandra.ts");
+  return CassandraStore.connect({
+    nodes: config.cassandraNodes,
+    port: config.cassandraPort,
+    keyspace: config.cassandraKeyspace,
+    replicationStrategy: config.cassandraReplicationStrategy,
+    replicationFactors: config.cassandraReplicationFactors,
+    localDatacenter: config.cassandraLocalDatacenter,
+    username: config.cassandraUsername,
+    password: config.cassandraPassword,
+    tls: config.cassandraTls,
+    tlsCaFile: config.cassandraTlsCaFile,
+    tlsInsecure: config.cassandraTlsInsecure,
+    consistency: config.cassandraConsistency,
+    writeConcurrency: config.cassandraWriteConcurrency,
+    writeBufferSize: config.cassandraWriteBufferSize,
+    retentionSeconds: config.retentionSeconds,
+  });
 }

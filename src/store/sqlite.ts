@@ -100,15 +100,11 @@ export class EmbeddedStore implements LogStore {
          ORDER BY ts, rowid LIMIT ?5`,
       )
       .safeIntegers(true);
-    this.selectContainer = this.db.prepare(
-      "SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?",
-    );
+    this.selectContainer = this.db.prepare("SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?");
     this.insertContainer = this.db.prepare(
       "INSERT INTO containers (namespace, pod, container) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
     );
-    this.selectSource = this.db.prepare(
-      "SELECT id FROM sources WHERE pod_id = ? AND docker_id = ? AND host = ? AND labels = ?",
-    );
+    this.selectSource = this.db.prepare("SELECT id FROM sources WHERE pod_id = ? AND docker_id = ? AND host = ? AND labels = ?");
     this.insertSource = this.db.prepare(
       "INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
     );

@@ -66,9 +66,17 @@ async function roundTrip(url: string): Promise<void> {
     body: JSON.stringify([fbRecord({ namespace: n, log: "over the wire", time: "2018-05-07T00:00:00.123456789Z" })]),
   });
   expect(write.status).toBe(200);
-  const q = new URLSearchParams({ namespace: n, pod_name: "web-1", container_name: "nginx", start_time: "2018-05-07T00:00:00.000Z", end_time: "2018-05-07T00:01:00.000Z" });
+  const q = new URLSearchParams({
+    namespace: n,
+    pod_name: "web-1",
+    container_name: "nginx",
+    start_time: "2018-05-07T00:00:00.000Z",
+    end_time: "2018-05-07T00:01:00.000Z",
+  });
   const res = await fetch(`${url}/query?${q}`);
-  expect(await res.json()).toEqual({ log_rows: [{ time: "2018-05-07T00:00:00.123456789Z", log: "over the wire", stream: "stdout" }] });
+  expect(await res.json()).toEqual({
+    log_rows: [{ time: "2018-05-07T00:00:00.123456789Z", log: "over the wire", stream: "stdout" }],
+  });
   expect((await fetch(`${url}/write`)).status).toBe(200);
   expect(await (await fetch(`${url}/metrics`)).text()).toContain("http_requests_total");
   const swagger = await fetch(`${url}/swagger`);
@@ -113,7 +121,9 @@ describe("server process", () => {
     const dataDir = tempDir();
     const server = await start(["bun", main, "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", dataDir]);
     const n = unique();
-    const body = new TextEncoder().encode(JSON.stringify([fbRecord({ namespace: n, log: "in flight", time: "2018-05-07T00:00:00Z" })]));
+    const body = new TextEncoder().encode(
+      JSON.stringify([fbRecord({ namespace: n, log: "in flight", time: "2018-05-07T00:00:00Z" })]),
+    );
     let sent = false;
     // A body that arrives slowly: half now, the rest after the signal.
     const stream = new ReadableStream<Uint8Array>({
@@ -128,7 +138,12 @@ describe("server process", () => {
         controller.close();
       },
     });
-    const pending = fetch(`${server.url}/write`, { method: "POST", body: stream, headers: { "content-type": "application/json" }, duplex: "half" } as RequestInit);
+    const pending = fetch(`${server.url}/write`, {
+      method: "POST",
+      body: stream,
+      headers: { "content-type": "application/json" },
+      duplex: "half",
+    } as RequestInit);
     await Bun.sleep(200);
     server.proc.kill("SIGTERM");
     const res = await pending;
@@ -137,7 +152,13 @@ describe("server process", () => {
 
     const again = await start(["bun", main, "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", dataDir]);
     try {
-      const q = new URLSearchParams({ namespace: n, pod_name: "web-1", container_name: "nginx", start_time: "2018-05-07T00:00:00Z", end_time: "2018-05-07T00:00:01Z" });
+      const q = new URLSearchParams({
+        namespace: n,
+        pod_name: "web-1",
+        container_name: "nginx",
+        start_time: "2018-05-07T00:00:00Z",
+        end_time: "2018-05-07T00:00:01Z",
+      });
       const rows = (await (await fetch(`${again.url}/query?${q}`)).json()) as { log_rows: { log: string }[] };
       expect(rows.log_rows.map((r) => r.log)).toEqual(["in flight"]);
     } finally {
@@ -147,7 +168,9 @@ describe("server process", () => {
   }, 30_000);
 
   test("ENABLE_PROFILING=true turns the profiling endpoints on", async () => {
-    const server = await start(["bun", main, "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", tempDir()], { ENABLE_PROFILING: "true" });
+    const server = await start(["bun", main, "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", tempDir()], {
+      ENABLE_PROFILING: "true",
+    });
     try {
       expect((await fetch(`${server.url}/debug/memory`)).status).toBe(200);
     } finally {

@@ -64,7 +64,10 @@ describe("OpenAPI docs", () => {
   test("/swagger/json documents every route with parameters and response shapes", async () => {
     const spec = (await (await app.handle(get("/swagger/json"))).json()) as {
       openapi: string;
-      paths: Record<string, Record<string, { parameters?: { name: string; required: boolean }[]; responses?: Record<string, unknown> }>>;
+      paths: Record<
+        string,
+        Record<string, { parameters?: { name: string; required: boolean }[]; responses?: Record<string, unknown> }>
+      >;
     };
     expect(spec.openapi).toStartWith("3.");
     expect(Object.keys(spec.paths).sort()).toEqual(["/metrics", "/query", "/write"]);
@@ -78,7 +81,9 @@ describe("OpenAPI docs", () => {
     ]);
     expect(Object.keys(query.responses!)).toEqual(expect.arrayContaining(["200", "400", "503"]));
     expect(JSON.stringify(query.responses!["200"])).toContain("log_rows");
-    expect(Object.keys(spec.paths["/write"]!.post!.responses!)).toEqual(expect.arrayContaining(["200", "400", "413", "415", "503"]));
+    expect(Object.keys(spec.paths["/write"]!.post!.responses!)).toEqual(
+      expect.arrayContaining(["200", "400", "413", "415", "503"]),
+    );
     expect(JSON.stringify(spec.paths["/write"]!.get!.responses!["200"])).toContain("healthy");
   });
 });
@@ -125,7 +130,12 @@ describe("profiling endpoints", () => {
     const res = await pending;
     expect(res.status).toBe(200);
     expect(res.headers.get("content-disposition")).toContain(".cpuprofile");
-    const profile = (await res.json()) as { nodes: { callFrame: { functionName: string } }[]; startTime: number; endTime: number; samples: number[] };
+    const profile = (await res.json()) as {
+      nodes: { callFrame: { functionName: string } }[];
+      startTime: number;
+      endTime: number;
+      samples: number[];
+    };
     expect(profile.nodes[0]!.callFrame.functionName).toBe("(root)");
     expect(profile.endTime).toBeGreaterThan(profile.startTime);
     expect(profile.samples.length).toBeGreaterThan(10);

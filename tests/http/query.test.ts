@@ -72,7 +72,9 @@ describe("GET /query results", () => {
       "2019-01-03T00:00:00Z",
     ];
     await write([...times].reverse().map((time) => fbRecord({ namespace: n, log: time, time })));
-    expect((await query({ namespace: n, start: "2018-12-31T00:00:00Z", end: "2019-01-04T00:00:00Z" })).map((r) => r.time)).toEqual(times);
+    expect(
+      (await query({ namespace: n, start: "2018-12-31T00:00:00Z", end: "2019-01-04T00:00:00Z" })).map((r) => r.time),
+    ).toEqual(times);
     // Inclusive on both ends, offsets honoured.
     const inner = await query({ namespace: n, start: "2019-01-01T01:00:00+01:00", end: "2019-01-03T00:00:00Z" });
     expect(inner.map((r) => r.log)).toEqual(times.slice(1));
@@ -106,7 +108,11 @@ describe("GET /query results", () => {
       await write(
         Array.from({ length: Math.min(1000, total - start) }, (_, j) => {
           const i = start + j;
-          return fbRecord({ namespace: n, log: `#${i} "q" \\ é`, time: new Date(Date.UTC(2018, 4, 3, 12) + i * 10).toISOString() });
+          return fbRecord({
+            namespace: n,
+            log: `#${i} "q" \\ é`,
+            time: new Date(Date.UTC(2018, 4, 3, 12) + i * 10).toISOString(),
+          });
         }),
       );
     }

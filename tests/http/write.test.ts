@@ -55,7 +55,9 @@ describe("POST /write", () => {
   test("a resent batch (Fluent Bit retry, byte-identical) is stored once", async () => {
     const n = unique();
     const body = JSON.stringify(
-      Array.from({ length: 10 }, (_, i) => fbRecord({ namespace: n, log: `line ${i}`, time: `2018-05-03T12:00:00.00000000${i}Z` })),
+      Array.from({ length: 10 }, (_, i) =>
+        fbRecord({ namespace: n, log: `line ${i}`, time: `2018-05-03T12:00:00.00000000${i}Z` }),
+      ),
     );
     for (let i = 0; i < 3; i++) expect((await app.handle(post(body))).status).toBe(200);
     expect((await rows(n)).length).toBe(10);

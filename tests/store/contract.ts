@@ -34,176 +34,237 @@ export function storeContract(name: string, open: () => Promise<LogStore>, optio
       expect(await store.health()).toEqual({ healthy: true, detail: "" });
     });
 
-    test("returns written lines in time order with nanoseconds kept", async () => {
-      const n = unique();
-      const times = ["2024-03-01T10:00:00.000000003Z", "2024-03-01T10:00:00.000000001Z", "2024-03-01T10:00:00.5Z"];
-      await store.write(times.map((time, i) => entry({ namespace: n, timeNs: ns(time), log: `line ${i}` })));
-      const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
-      expect(rows.map((r) => [r.timeNs, r.log, r.stream])).toEqual([
-        [ns(times[1]!), "line 1", "stdout"],
-        [ns(times[0]!), "line 0", "stdout"],
-        [ns(times[2]!), "line 2", "stdout"],
-      ]);
-    }, t);
+    test(
+      "returns written lines in time order with nanoseconds kept",
+      async () => {
+        const n = unique();
+        const times = ["2024-03-01T10:00:00.000000003Z", "2024-03-01T10:00:00.000000001Z", "2024-03-01T10:00:00.5Z"];
+        await store.write(times.map((time, i) => entry({ namespace: n, timeNs: ns(time), log: `line ${i}` })));
+        const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
+        expect(rows.map((r) => [r.timeNs, r.log, r.stream])).toEqual([
+          [ns(times[1]!), "line 1", "stdout"],
+          [ns(times[0]!), "line 0", "stdout"],
+          [ns(times[2]!), "line 2", "stdout"],
+        ]);
+      },
+      t,
+    );
 
-    test("bounds are inclusive and the range filters", async () => {
-      const n = unique();
-      const at = (s: string) => entry({ namespace: n, timeNs: ns(s), log: s });
-      await store.write([at("2024-03-01T10:00:00Z"), at("2024-03-01T10:00:01Z"), at("2024-03-01T10:00:02Z")]);
-      const rows = await queryAll(store, q(n, "2024-03-01T10:00:00Z", "2024-03-01T10:00:01Z"));
-      expect(rows.map((r) => r.log)).toEqual(["2024-03-01T10:00:00Z", "2024-03-01T10:00:01Z"]);
-      const none = await queryAll(store, q(n, "2024-03-01T10:00:00.000000001Z", "2024-03-01T10:00:00.999999999Z"));
-      expect(none).toEqual([]);
-    }, t);
+    test(
+      "bounds are inclusive and the range filters",
+      async () => {
+        const n = unique();
+        const at = (s: string) => entry({ namespace: n, timeNs: ns(s), log: s });
+        await store.write([at("2024-03-01T10:00:00Z"), at("2024-03-01T10:00:01Z"), at("2024-03-01T10:00:02Z")]);
+        const rows = await queryAll(store, q(n, "2024-03-01T10:00:00Z", "2024-03-01T10:00:01Z"));
+        expect(rows.map((r) => r.log)).toEqual(["2024-03-01T10:00:00Z", "2024-03-01T10:00:01Z"]);
+        const none = await queryAll(store, q(n, "2024-03-01T10:00:00.000000001Z", "2024-03-01T10:00:00.999999999Z"));
+        expect(none).toEqual([]);
+      },
+      t,
+    );
 
-    test("a query across day borders returns both sides in order", async () => {
-      const n = unique();
-      const times = [
-        "2024-02-28T23:59:59.999999999Z",
-        "2024-02-29T00:00:00Z",
-        "2024-02-29T23:59:59.5Z",
-        "2024-03-01T00:00:00.000000001Z",
-        "2024-03-02T12:00:00Z",
-      ];
-      // Written newest first: the store orders, not the writer.
-      await store.write([...times].reverse().map((time) => entry({ namespace: n, timeNs: ns(time), log: time })));
-      const all = await queryAll(store, q(n, "2024-02-28T12:00:00Z", "2024-03-03T00:00:00Z"));
-      expect(all.map((r) => r.log)).toEqual(times);
-      const middle = await queryAll(store, q(n, "2024-02-29T00:00:00Z", "2024-03-01T00:00:00.000000001Z"));
-      expect(middle.map((r) => r.log)).toEqual(times.slice(1, 4));
-    }, t);
+    test(
+      "a query across day borders returns both sides in order",
+      async () => {
+        const n = unique();
+        const times = [
+          "2024-02-28T23:59:59.999999999Z",
+          "2024-02-29T00:00:00Z",
+          "2024-02-29T23:59:59.5Z",
+          "2024-03-01T00:00:00.000000001Z",
+          "2024-03-02T12:00:00Z",
+        ];
+        // Written newest first: the store orders, not the writer.
+        await store.write([...times].reverse().map((time) => entry({ namespace: n, timeNs: ns(time), log: time })));
+        const all = await queryAll(store, q(n, "2024-02-28T12:00:00Z", "2024-03-03T00:00:00Z"));
+        expect(all.map((r) => r.log)).toEqual(times);
+        const middle = await queryAll(store, q(n, "2024-02-29T00:00:00Z", "2024-03-01T00:00:00.000000001Z"));
+        expect(middle.map((r) => r.log)).toEqual(times.slice(1, 4));
+      },
+      t,
+    );
 
-    test("a query with an offset time zone means the same instant", async () => {
-      const n = unique();
-      await store.write([entry({ namespace: n, timeNs: ns("2024-03-01T23:30:00Z"), log: "late" })]);
-      const rows = await queryAll(store, q(n, "2024-03-02T00:00:00+01:00", "2024-03-02T00:30:00+01:00"));
-      expect(rows.map((r) => r.log)).toEqual(["late"]);
-    }, t);
+    test(
+      "a query with an offset time zone means the same instant",
+      async () => {
+        const n = unique();
+        await store.write([entry({ namespace: n, timeNs: ns("2024-03-01T23:30:00Z"), log: "late" })]);
+        const rows = await queryAll(store, q(n, "2024-03-02T00:00:00+01:00", "2024-03-02T00:30:00+01:00"));
+        expect(rows.map((r) => r.log)).toEqual(["late"]);
+      },
+      t,
+    );
 
-    test("lines in the same millisecond, and at the same nanosecond, are all kept, in arrival order", async () => {
-      const n = unique();
-      const base = ns("2024-03-01T10:00:00.123Z");
-      const batch: LogEntry[] = [];
-      for (let i = 0; i < 50; i++) batch.push(entry({ namespace: n, timeNs: base + BigInt(i * 1000), log: `ms ${i}` }));
-      // Same nanosecond: arrival order must survive, even against alphabetical or hash order.
-      for (const word of ["zulu", "alpha", "mike", "bravo"]) batch.push(entry({ namespace: n, timeNs: base + 999_999n, log: word }));
-      await store.write(batch);
-      const rows = await queryAll(store, q(n, "2024-03-01T10:00:00Z", "2024-03-01T10:00:01Z"));
-      expect(rows.length).toBe(54);
-      expect(rows.slice(0, 50).map((r) => r.log)).toEqual(batch.slice(0, 50).map((e) => e.log));
-      expect(rows.slice(50).map((r) => r.log)).toEqual(["zulu", "alpha", "mike", "bravo"]);
-    }, t);
+    test(
+      "lines in the same millisecond, and at the same nanosecond, are all kept, in arrival order",
+      async () => {
+        const n = unique();
+        const base = ns("2024-03-01T10:00:00.123Z");
+        const batch: LogEntry[] = [];
+        for (let i = 0; i < 50; i++) batch.push(entry({ namespace: n, timeNs: base + BigInt(i * 1000), log: `ms ${i}` }));
+        // Same nanosecond: arrival order must survive, even against alphabetical or hash order.
+        for (const word of ["zulu", "alpha", "mike", "bravo"])
+          batch.push(entry({ namespace: n, timeNs: base + 999_999n, log: word }));
+        await store.write(batch);
+        const rows = await queryAll(store, q(n, "2024-03-01T10:00:00Z", "2024-03-01T10:00:01Z"));
+        expect(rows.length).toBe(54);
+        expect(rows.slice(0, 50).map((r) => r.log)).toEqual(batch.slice(0, 50).map((e) => e.log));
+        expect(rows.slice(50).map((r) => r.log)).toEqual(["zulu", "alpha", "mike", "bravo"]);
+      },
+      t,
+    );
 
-    test("a resent batch adds nothing", async () => {
-      const n = unique();
-      const base = ns("2024-03-01T10:00:00Z");
-      const batch = Array.from({ length: 20 }, (_, i) => entry({ namespace: n, timeNs: base + BigInt(i), log: `l${i % 3}` }));
-      await store.write(batch);
-      await store.write(batch);
-      await store.write(structuredClone(batch));
-      const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
-      expect(rows.map((r) => r.log)).toEqual(batch.map((e) => e.log));
-    }, t);
+    test(
+      "a resent batch adds nothing",
+      async () => {
+        const n = unique();
+        const base = ns("2024-03-01T10:00:00Z");
+        const batch = Array.from({ length: 20 }, (_, i) => entry({ namespace: n, timeNs: base + BigInt(i), log: `l${i % 3}` }));
+        await store.write(batch);
+        await store.write(batch);
+        await store.write(structuredClone(batch));
+        const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
+        expect(rows.map((r) => r.log)).toEqual(batch.map((e) => e.log));
+      },
+      t,
+    );
 
-    test("lines resent in different batches are not duplicated", async () => {
-      const n = unique();
-      const base = ns("2024-03-01T10:00:00Z");
-      const lines = Array.from({ length: 30 }, (_, i) => entry({ namespace: n, timeNs: base + BigInt(i) * NS_PER_SECOND, log: `line ${i}` }));
-      await store.write(lines.slice(0, 20));
-      // After a restart, Fluent Bit may resend an overlapping range, cut differently.
-      await store.write(lines.slice(10, 25));
-      await store.write(lines.slice(5, 30));
-      const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
-      expect(rows.map((r) => r.log)).toEqual(lines.map((e) => e.log));
-    }, t);
+    test(
+      "lines resent in different batches are not duplicated",
+      async () => {
+        const n = unique();
+        const base = ns("2024-03-01T10:00:00Z");
+        const lines = Array.from({ length: 30 }, (_, i) =>
+          entry({ namespace: n, timeNs: base + BigInt(i) * NS_PER_SECOND, log: `line ${i}` }),
+        );
+        await store.write(lines.slice(0, 20));
+        // After a restart, Fluent Bit may resend an overlapping range, cut differently.
+        await store.write(lines.slice(10, 25));
+        await store.write(lines.slice(5, 30));
+        const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
+        expect(rows.map((r) => r.log)).toEqual(lines.map((e) => e.log));
+      },
+      t,
+    );
 
-    test("two identical lines at the same nanosecond in one batch stay two lines, also when resent", async () => {
-      const n = unique();
-      const at = ns("2024-03-01T10:00:00.000000042Z");
-      const batch = [
-        entry({ namespace: n, timeNs: at, log: "same" }),
-        entry({ namespace: n, timeNs: at, log: "same" }),
-        entry({ namespace: n, timeNs: at, log: "same", stream: "stderr" }),
-      ];
-      await store.write(batch);
-      await store.write(batch);
-      const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
-      expect(rows.map((r) => [r.log, r.stream])).toEqual([
-        ["same", "stdout"],
-        ["same", "stdout"],
-        ["same", "stderr"],
-      ]);
-    }, t);
+    test(
+      "two identical lines at the same nanosecond in one batch stay two lines, also when resent",
+      async () => {
+        const n = unique();
+        const at = ns("2024-03-01T10:00:00.000000042Z");
+        const batch = [
+          entry({ namespace: n, timeNs: at, log: "same" }),
+          entry({ namespace: n, timeNs: at, log: "same" }),
+          entry({ namespace: n, timeNs: at, log: "same", stream: "stderr" }),
+        ];
+        await store.write(batch);
+        await store.write(batch);
+        const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
+        expect(rows.map((r) => [r.log, r.stream])).toEqual([
+          ["same", "stdout"],
+          ["same", "stdout"],
+          ["same", "stderr"],
+        ]);
+      },
+      t,
+    );
 
-    test("containers, pods and namespaces are kept apart", async () => {
-      const n = unique();
-      const other = unique();
-      const at = ns("2024-03-01T10:00:00Z");
-      await store.write([
-        entry({ namespace: n, timeNs: at, log: "mine" }),
-        entry({ namespace: n, container: "sidecar", timeNs: at, log: "other container" }),
-        entry({ namespace: n, pod: "pod-b", timeNs: at, log: "other pod" }),
-        entry({ namespace: other, timeNs: at, log: "other namespace" }),
-      ]);
-      const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
-      expect(rows.map((r) => r.log)).toEqual(["mine"]);
-      const sidecar = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z", { container: "sidecar" }));
-      expect(sidecar.map((r) => r.log)).toEqual(["other container"]);
-      expect(await queryAll(store, q(unique(), "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"))).toEqual([]);
-    }, t);
+    test(
+      "containers, pods and namespaces are kept apart",
+      async () => {
+        const n = unique();
+        const other = unique();
+        const at = ns("2024-03-01T10:00:00Z");
+        await store.write([
+          entry({ namespace: n, timeNs: at, log: "mine" }),
+          entry({ namespace: n, container: "sidecar", timeNs: at, log: "other container" }),
+          entry({ namespace: n, pod: "pod-b", timeNs: at, log: "other pod" }),
+          entry({ namespace: other, timeNs: at, log: "other namespace" }),
+        ]);
+        const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
+        expect(rows.map((r) => r.log)).toEqual(["mine"]);
+        const sidecar = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z", { container: "sidecar" }));
+        expect(sidecar.map((r) => r.log)).toEqual(["other container"]);
+        expect(await queryAll(store, q(unique(), "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"))).toEqual([]);
+      },
+      t,
+    );
 
-    test("line text survives byte for byte", async () => {
-      const n = unique();
-      const texts = [
-        'ERROR payment "declined" for user café – naïve ✓ 日本語 🚀\nsecond line\twith tab and backslash \\ end',
-        "",
-        " leading and trailing spaces ",
-        "nul \u0000 inside",
-        "x".repeat(200_000),
-      ];
-      const base = ns("2024-03-01T10:00:00Z");
-      await store.write(texts.map((log, i) => entry({ namespace: n, timeNs: base + BigInt(i), log, stream: i % 2 ? "stderr" : "stdout" })));
-      const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
-      expect(rows.map((r) => r.log)).toEqual(texts);
-      expect(rows.map((r) => r.stream)).toEqual(["stdout", "stderr", "stdout", "stderr", "stdout"]);
-    }, t);
+    test(
+      "line text survives byte for byte",
+      async () => {
+        const n = unique();
+        const texts = [
+          'ERROR payment "declined" for user café – naïve ✓ 日本語 🚀\nsecond line\twith tab and backslash \\ end',
+          "",
+          " leading and trailing spaces ",
+          "nul \u0000 inside",
+          "x".repeat(200_000),
+        ];
+        const base = ns("2024-03-01T10:00:00Z");
+        await store.write(
+          texts.map((log, i) => entry({ namespace: n, timeNs: base + BigInt(i), log, stream: i % 2 ? "stderr" : "stdout" })),
+        );
+        const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
+        expect(rows.map((r) => r.log)).toEqual(texts);
+        expect(rows.map((r) => r.stream)).toEqual(["stdout", "stderr", "stdout", "stderr", "stdout"]);
+      },
+      t,
+    );
 
-    test("a large result comes back complete and ordered", async () => {
-      const n = unique();
-      const base = ns("2024-03-01T10:00:00Z");
-      const total = 12_345;
-      const batch = Array.from({ length: total }, (_, i) =>
-        entry({ namespace: n, timeNs: base + BigInt(i) * 7_000_000n, log: `line ${String(i).padStart(5, "0")}` }),
-      );
-      for (let i = 0; i < total; i += 1000) await store.write(batch.slice(i, i + 1000));
-      const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
-      expect(rows.length).toBe(total);
-      for (let i = 0; i < total; i++) if (rows[i]!.log !== batch[i]!.log) throw new Error(`row ${i} is ${rows[i]!.log}`);
-    }, Math.max(t, 60_000));
+    test(
+      "a large result comes back complete and ordered",
+      async () => {
+        const n = unique();
+        const base = ns("2024-03-01T10:00:00Z");
+        const total = 12_345;
+        const batch = Array.from({ length: total }, (_, i) =>
+          entry({ namespace: n, timeNs: base + BigInt(i) * 7_000_000n, log: `line ${String(i).padStart(5, "0")}` }),
+        );
+        for (let i = 0; i < total; i += 1000) await store.write(batch.slice(i, i + 1000));
+        const rows = await queryAll(store, q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"));
+        expect(rows.length).toBe(total);
+        for (let i = 0; i < total; i++) if (rows[i]!.log !== batch[i]!.log) throw new Error(`row ${i} is ${rows[i]!.log}`);
+      },
+      Math.max(t, 60_000),
+    );
 
-    test("a 30-day range over a quiet container finds its few lines", async () => {
-      const n = unique();
-      const days = [1, 9, 17, 29];
-      await store.write(days.map((d) => entry({ namespace: n, timeNs: ns(`2024-04-${String(d).padStart(2, "0")}T06:00:00Z`), log: `day ${d}` })));
-      const rows = await queryAll(store, q(n, "2024-04-01T00:00:00Z", "2024-05-01T00:00:00Z"));
-      expect(rows.map((r) => r.log)).toEqual(days.map((d) => `day ${d}`));
-    }, t);
+    test(
+      "a 30-day range over a quiet container finds its few lines",
+      async () => {
+        const n = unique();
+        const days = [1, 9, 17, 29];
+        await store.write(
+          days.map((d) =>
+            entry({ namespace: n, timeNs: ns(`2024-04-${String(d).padStart(2, "0")}T06:00:00Z`), log: `day ${d}` }),
+          ),
+        );
+        const rows = await queryAll(store, q(n, "2024-04-01T00:00:00Z", "2024-05-01T00:00:00Z"));
+        expect(rows.map((r) => r.log)).toEqual(days.map((d) => `day ${d}`));
+      },
+      t,
+    );
 
     test("an empty batch is a no-op", async () => {
       await store.write([]);
       expect((await store.health()).healthy).toBe(true);
     });
 
-    test("after close: unhealthy, and writes are refused as unavailable (retryable)", async () => {
-      const own = await open();
-      await own.close();
-      const health = await own.health();
-      expect(health.healthy).toBe(false);
-      expect(health.detail).not.toBe("");
-      const n = unique();
-      await expect(own.write([entry({ namespace: n, timeNs: ns("2024-03-01T10:00:00Z") })])).rejects.toBeInstanceOf(
-        StoreUnavailableError,
-      );
-    }, Math.max(t, 60_000));
+    test(
+      "after close: unhealthy, and writes are refused as unavailable (retryable)",
+      async () => {
+        const own = await open();
+        await own.close();
+        const health = await own.health();
+        expect(health.healthy).toBe(false);
+        expect(health.detail).not.toBe("");
+        const n = unique();
+        await expect(own.write([entry({ namespace: n, timeNs: ns("2024-03-01T10:00:00Z") })])).rejects.toBeInstanceOf(
+          StoreUnavailableError,
+        );
+      },
+      Math.max(t, 60_000),
+    );
   });
 }

@@ -33,7 +33,13 @@ describe("embedded store", () => {
     expect((db.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode).toBe("wal");
     db.close();
     const second = new EmbeddedStore({ dataDir: dir });
-    const rows = await queryAll(second, { namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: ns("2025-01-01T00:00:00Z") });
+    const rows = await queryAll(second, {
+      namespace: n,
+      pod: "pod-a",
+      container: "main",
+      startNs: 0n,
+      endNs: ns("2025-01-01T00:00:00Z"),
+    });
     expect(rows.map((r) => r.log)).toEqual(["persisted"]);
     await second.close();
   });
@@ -63,7 +69,9 @@ describe("embedded store", () => {
     // The plan is part of the design: a full scan here would make /query slow on big data.
     const db = (store as unknown as { db: Database }).db;
     const plan = db
-      .query("EXPLAIN QUERY PLAN SELECT rowid, ts, stream, log FROM lines WHERE container_id = 1 AND ts >= 0 AND ts <= 5 ORDER BY ts, rowid")
+      .query(
+        "EXPLAIN QUERY PLAN SELECT rowid, ts, stream, log FROM lines WHERE container_id = 1 AND ts >= 0 AND ts <= 5 ORDER BY ts, rowid",
+      )
       .all() as { detail: string }[];
     expect(plan.map((p) => p.detail).join(" | ")).toContain("USING INDEX lines_by_time");
     store.close();

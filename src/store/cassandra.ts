@@ -1,0 +1,534 @@
+// The Cassandra store: schema, prepared statements, batching and the read path, in one file.
+//
+// Data model (see README, "The Cassandra store"):
+//   log_lines   PRIMARY KEY ((namespace, pod_name, container_name, bucket), ts, id)
+//               bucket = the 30-second window of ts; ts = epoch ns; id = line identity
+//               (lineIds: stream, text, occurrence). seq orders lines with equal ts by arrival.
+//   log_buckets PRIMARY KEY ((namespace, pod_name, container_name, day), bucket)
+//               which buckets of a day hold lines;
+//   log_days    PRIMARY KEY ((namespace, pod_name, container_name), day)
+//               which days hold lines. A query reads one log_days partition, the log_buckets
+//               partitions of days with lines, then only non-empty buckets: a quiet container's
+//               30-day range reads a handful of partitions, not 30 or 86,400.
+// A chatty container (2,000 lines/s) puts at most 60,000 rows in one data partition; a resent
+// line hits the same primary key (an upsert), so retries never duplicate.
+import cassandra from "cassandra-driver";
+import { readFileSync } from "node:fs";
+import type { ConsistencyName, ReplicationStrategy } from "../config.ts";
+import { log } from "../log.ts";
+import { NS_PER_SECOND } from "../time.ts";
+import {
+  lineIds,
+  StoreBusyError,
+  StoreUnavailableError,
+  type LogEntry,
+  type LogRow,
+  type LogStore,
+  type Query,
+  type StoreHealth,
+} from "./store.ts";
+
+const { Client, auth, policies, types, errors } = cassandra;
+
+export interface CassandraStoreOptions {
+  nodes: string[];
+  port: number;
+  keyspace: string;
+  replicationStrategy: ReplicationStrategy;
+  replicationFactors: Record<string, number>;
+  localDatacenter: string;
+  username?: string;
+  password?: string;
+  tls?: boolean;
+  tlsCaFile?: string;
+  tlsInsecure?: boolean;
+  consistency: ConsistencyName;
+  writeConcurrency: number;
+  writeBufferSize: number;
+  retentionSeconds: number;
+  /** Rows per page when reading one partition. */
+  fetchSize?: number;
+  /** Partitions read ahead of the one being streamed. */
+  readAhead?: number;
+  /** Driver schema-refresh debounce (ms); tests lower it. */
+  refreshSchemaDelay?: number;
+}
+
+/** Width of a data partition's time window. At 2,000 lines/s: 60,000 rows. */
+export const BUCKET_SECONDS = 30;
+const BUCKET_NS = BigInt(BUCKET_SECONDS) * NS_PER_SECOND;
+const DAY_SECONDS = 86_400;
+/** Upper bounds of one unlogged single-partition batch: rows and bytes of text. */
+const BATCH_ROWS = 200;
+const BATCH_BYTES = 1024 * 1024;
+const INDEX_CACHE_LIMIT = 100_000;
+
+/** Errors that mean "not now": the client should retry (503), never give up (400). */
+const TRANSIENT_CODES = new Set<number>([
+  types.responseErrorCodes.serverError,
+  types.responseErrorCodes.unavailableException,
+  types.responseErrorCodes.overloaded,
+  types.responseErrorCodes.isBootstrapping,
+  types.responseErrorCodes.truncateError,
+  types.responseErrorCodes.writeTimeout,
+  types.responseErrorCodes.readTimeout,
+  types.responseErrorCodes.readFailure,
+  types.responseErrorCodes.writeFailure,
+]);
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof errors.NoHostAvailableError || error instanceof errors.OperationTimedOutError) return true;
+  if (error instanceof errors.BusyConnectionError) return true;
+  if (error instanceof errors.ResponseError) return TRANSIENT_CODES.has(error.code);
+  // The driver reports a shut-down or not-yet-connected client as a plain DriverError.
+  return error instanceof errors.DriverError;
+}
+
+/** Counts permits; waiters queue in arrival order. Bounds requests in flight to Cassandra. */
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private available: number) {}
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.available > 0) this.available--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.available++;
+    }
+  }
+}
+
+interface Statements {
+  insert: string;
+  insertWithTtl: string;
+  insertBucket: string;
+  insertBucketWithTtl: string;
+  insertDay: string;
+  insertDayWithTtl: string;
+  selectDays: string;
+  selectBuckets: string;
+  selectLines: string;
+}
+
+export class CassandraStore implements LogStore {
+  readonly kind = "cassandra";
+  private readonly consistency: number;
+  private readonly writes: Semaphore;
+  private readonly reads = new Semaphore(32);
+  /** Index rows (buckets and days) known to be written; bounded, cleared when full. */
+  private readonly knownIndex = new Set<string>();
+  private readonly statements: Statements;
+  private queued = 0;
+  private inFlight = new Set<Promise<unknown>>();
+  private closed = false;
+
+  private constructor(
+    private readonly client: cassandra.Client,
+    private readonly options: CassandraStoreOptions,
+  ) {
+    this.consistency = types.consistencies[toConsistencyKey(options.consistency)];
+    this.writes = new Semaphore(options.writeConcurrency);
+    const ks = options.keyspace;
+    const columns = "namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, pod_id, docker_id, host, labels";
+    const values = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    this.statements = {
+      insert: `INSERT INTO ${ks}.log_lines (${columns}) VALUES (${values})`,
+      insertWithTtl: `INSERT INTO ${ks}.log_lines (${columns}) VALUES (${values}) USING TTL ?`,
+      insertBucket: `INSERT INTO ${ks}.log_buckets (namespace, pod_name, container_name, day, bucket) VALUES (?, ?, ?, ?, ?)`,
+      insertBucketWithTtl: `INSERT INTO ${ks}.log_buckets (namespace, pod_name, container_name, day, bucket) VALUES (?, ?, ?, ?, ?) USING TTL ?`,
+      insertDay: `INSERT INTO ${ks}.log_days (namespace, pod_name, container_name, day) VALUES (?, ?, ?, ?)`,
+      insertDayWithTtl: `INSERT INTO ${ks}.log_days (namespace, pod_name, container_name, day) VALUES (?, ?, ?, ?) USING TTL ?`,
+      selectDays: `SELECT day FROM ${ks}.log_days WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day >= ? AND day <= ?`,
+      selectBuckets: `SELECT bucket FROM ${ks}.log_buckets WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day = ? AND bucket >= ? AND bucket <= ?`,
+      selectLines: `SELECT ts, id, seq, stream, log FROM ${ks}.log_lines WHERE namespace = ? AND pod_name = ? AND container_name = ? AND bucket = ? AND ts >= ? AND ts <= ?`,
+    };
+  }
+
+  /** Connects, creates the keyspace and tables when missing, and returns a ready store. */
+  static async connect(options: CassandraStoreOptions): Promise<CassandraStore> {
+    const client = new Client({
+      contactPoints: options.nodes,
+      localDataCenter: options.localDatacenter,
+      protocolOptions: { port: options.port, maxVersion: 4 },
+      encoding: { useBigIntAsLong: true, useUndefinedAsUnset: true },
+      authProvider: options.username ? new auth.PlainTextAuthProvider(options.username, options.password ?? "") : undefined,
+      sslOptions: options.tls
+        ? { ca: options.tlsCaFile ? [readFileSync(options.tlsCaFile)] : undefined, rejectUnauthorized: !options.tlsInsecure }
+        : undefined,
+      // Come back within seconds of the cluster returning, whatever the length of the outage.
+      policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(500, 5_000, true) },
+      socketOptions: { connectTimeout: 5_000, readTimeout: 12_000 },
+      queryOptions: { consistency: types.consistencies[toConsistencyKey(options.consistency)], prepare: true },
+      refreshSchemaDelay: options.refreshSchemaDelay ?? 1000,
+    });
+    try {
+      await client.connect();
+      await createSchema(client, options);
+    } catch (error) {
+      await client.shutdown().catch(() => {});
+      throw new StoreUnavailableError(`cannot use Cassandra at ${options.nodes.join(",")}: ${(error as Error).message}`, 5, {
+        cause: error,
+      });
+    }
+    log.info("cassandra store ready", { nodes: options.nodes, keyspace: options.keyspace });
+    return new CassandraStore(client, options);
+  }
+
+  async write(entries: LogEntry[]): Promise<void> {
+    if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
+    if (entries.length === 0) return;
+    // Bounded queue: refuse rather than pile up (a batch larger than the whole buffer still
+    // goes through alone, or it could never be stored).
+    if (this.queued > 0 && this.queued + entries.length > this.options.writeBufferSize) {
+      throw new StoreBusyError(
+        `write queue full (${this.queued} lines waiting, --cassandra-write-buffer-size ${this.options.writeBufferSize})`,
+      );
+    }
+    this.queued += entries.length;
+    const work = this.writeBatch(entries);
+    this.inFlight.add(work);
+    try {
+      await work;
+    } catch (error) {
+      if (isTransient(error)) {
+        throw new StoreUnavailableError(`cassandra write failed: ${(error as Error).message}`, 5, { cause: error });
+      }
+      throw error;
+    } finally {
+      this.inFlight.delete(work);
+      this.queued -= entries.length;
+    }
+  }
+
+  private async writeBatch(entries: LogEntry[]): Promise<void> {
+    const ids = lineIds(entries);
+    const retention = this.options.retentionSeconds;
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    // Arrival order of lines with equal timestamps: this batch's arrival, then its position.
+    const seqBase = BigInt(Date.now()) << 20n;
+    const partitions = new Map<string, { rows: unknown[][]; bytes: number[] }>();
+    const index: { key: string; query: string; params: unknown[] }[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const bucket = bucketOf(e.timeNs);
+      const pk = `${e.namespace}\u0000${e.pod}\u0000${e.container}\u0000${bucket}`;
+      let p = partitions.get(pk);
+      if (p === undefined) {
+        p = { rows: [], bytes: [] };
+        partitions.set(pk, p);
+        if (!this.knownIndex.has(pk)) {
+          const day = dayOf(bucket);
+          // Index rows outlive the longest-lived line they point to.
+          const ttl = retention > 0 ? [retention + DAY_SECONDS] : [];
+          const s = this.statements;
+          index.push({
+            key: pk,
+            query: retention > 0 ? s.insertBucketWithTtl : s.insertBucket,
+            params: [e.namespace, e.pod, e.container, day, bucket, ...ttl],
+          });
+          const dayKey = `${e.namespace}\u0000${e.pod}\u0000${e.container}\u0000d${day}`;
+          if (!this.knownIndex.has(dayKey) && !index.some((x) => x.key === dayKey)) {
+            index.push({
+              key: dayKey,
+              query: retention > 0 ? s.insertDayWithTtl : s.insertDay,
+              params: [e.namespace, e.pod, e.container, day, ...ttl],
+            });
+          }
+        }
+      }
+      const row: unknown[] = [
+        e.namespace,
+        e.pod,
+        e.container,
+        bucket,
+        e.timeNs,
+        ids[i],
+        seqBase + BigInt(i),
+        e.stream,
+        e.log,
+        e.podId,
+        e.dockerId,
+        e.host,
+        e.labels,
+      ];
+      if (retention > 0) row.push(ttlFor(e.timeNs, nowNs, retention));
+      p.rows.push(row);
+      p.bytes.push(e.log.length);
+    }
+
+    // Index first: a bucket listed without lines costs one empty read, lines without their
+    // bucket listed would be invisible.
+    await Promise.all(
+      index.map(({ query, params }) =>
+        this.writes.run(() =>
+          this.client.execute(query, params, { prepare: true, consistency: this.consistency, isIdempotent: true }),
+        ),
+      ),
+    );
+    for (const { key } of index) this.rememberIndex(key);
+
+    const insert = retention > 0 ? this.statements.insertWithTtl : this.statements.insert;
+    const batches: Promise<unknown>[] = [];
+    for (const p of partitions.values()) {
+      let start = 0;
+      while (start < p.rows.length) {
+        let end = start;
+        let bytes = 0;
+        while (end < p.rows.length && end - start < BATCH_ROWS && (end === start || bytes + p.bytes[end]! <= BATCH_BYTES)) {
+          bytes += p.bytes[end]!;
+          end++;
+        }
+        const queries = p.rows.slice(start, end).map((params) => ({ query: insert, params }));
+        batches.push(
+          this.writes.run(() =>
+            queries.length === 1
+              ? this.client.execute(insert, queries[0]!.params, {
+                  prepare: true,
+                  consistency: this.consistency,
+                  isIdempotent: true,
+                })
+              : this.client.batch(queries, { prepare: true, logged: false, consistency: this.consistency, isIdempotent: true }),
+          ),
+        );
+        start = end;
+      }
+    }
+    // Settle every batch before answering, so that a failure is reported only once nothing of
+    // this request is still being written.
+    const results = await Promise.allSettled(batches);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  private rememberIndex(key: string): void {
+    if (this.knownIndex.size >= INDEX_CACHE_LIMIT) this.knownIndex.clear();
+    this.knownIndex.add(key);
+  }
+
+  async *query(query: Query): AsyncIterable<LogRow[]> {
+    if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
+    const buckets = await this.bucketsFor(query);
+    const readAhead = this.options.readAhead ?? 8;
+    // Partitions are disjoint in time and listed in order: read a few ahead in parallel and
+    // hand them out in order.
+    const pending: Promise<PartitionPage>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (pending.length < readAhead && next < buckets.length) {
+        const p = this.readPartition(query, buckets[next++]!);
+        p.catch(() => {}); // observed when its turn comes
+        pending.push(p);
+      }
+    };
+    fill();
+    while (pending.length > 0) {
+      let page = await pending.shift()!;
+      fill();
+      for (;;) {
+        if (page.rows.length > 0) yield page.rows;
+        if (page.more === undefined) break;
+        page = await page.more();
+      }
+    }
+  }
+
+  /** The non-empty buckets that may hold lines of the query's range, ascending. */
+  private async bucketsFor(q: Query): Promise<bigint[]> {
+    const first = bucketOf(q.startNs < 0n ? 0n : q.startNs);
+    const last = bucketOf(q.endNs);
+    if (q.endNs < 0n) return [];
+    const days = (
+      await this.readAll(this.statements.selectDays, [q.namespace, q.pod, q.container, dayOf(first), dayOf(last)])
+    ).map((r) => r.day as number);
+    const perDay = await Promise.all(
+      days.map((day) => this.readAll(this.statements.selectBuckets, [q.namespace, q.pod, q.container, day, first, last])),
+    );
+    return perDay.flatMap((rows) => rows.map((r) => r.bucket as bigint));
+  }
+
+  /** Every row of a (small) index query, page by page. */
+  private async readAll(query: string, params: unknown[]): Promise<cassandra.types.Row[]> {
+    const out: cassandra.types.Row[] = [];
+    let pageState: string | undefined;
+    do {
+      const rs = await this.reads.run(() => this.execute(query, params, { fetchSize: 5000, pageState }));
+      out.push(...rs.rows);
+      pageState = rs.pageState ?? undefined;
+    } while (pageState);
+    return out;
+  }
+
+  private async readPartition(q: Query, bucket: bigint, pageState?: string): Promise<PartitionPage> {
+    const rs = await this.reads.run(() =>
+      this.execute(this.statements.selectLines, [q.namespace, q.pod, q.container, bucket, q.startNs, q.endNs], {
+        fetchSize: this.options.fetchSize ?? 5000,
+        pageState,
+      }),
+    );
+    const rows = new Array<LogRow & { seq: bigint }>(rs.rows.length);
+    for (let i = 0; i < rs.rows.length; i++) {
+      const r = rs.rows[i]!;
+      rows[i] = { timeNs: r.ts as bigint, log: r.log as string, stream: (r.stream as string | null) ?? "", seq: r.seq as bigint };
+    }
+    orderEqualTimes(rows);
+    const more = rs.pageState ? () => this.readPartition(q, bucket, rs.pageState) : undefined;
+    return { rows: rows.map(({ timeNs, log, stream }) => ({ timeNs, log, stream })), more };
+  }
+
+  private async execute(query: string, params: unknown[], opts: { fetchSize?: number; pageState?: string }) {
+    try {
+      return await this.client.execute(query, params, {
+        prepare: true,
+        consistency: this.consistency,
+        isIdempotent: true,
+        fetchSize: opts.fetchSize,
+        pageState: opts.pageState,
+      });
+    } catch (error) {
+      if (isTransient(error))
+        throw new StoreUnavailableError(`cassandra query failed: ${(error as Error).message}`, 5, { cause: error });
+      throw error;
+    }
+  }
+
+  async health(): Promise<StoreHealth> {
+    if (this.closed) return { healthy: false, detail: "cassandra store is closed" };
+    try {
+      await this.client.execute("SELECT release_version FROM system.local", [], { readTimeout: 2_000, isIdempotent: true });
+      return { healthy: true, detail: "" };
+    } catch (error) {
+      return { healthy: false, detail: `cassandra: ${(error as Error).message}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
+    await this.client.shutdown();
+  }
+}
+
+interface PartitionPage {
+  rows: LogRow[];
+  more?: () => Promise<PartitionPage>;
+}
+
+/** Bucket start in epoch milliseconds, for the ns timestamp. */
+function bucketOf(timeNs: bigint): bigint {
+  return ((timeNs / BUCKET_NS) * BUCKET_NS) / 1_000_000n;
+}
+
+/** Days since the epoch of a bucket start (ms). */
+function dayOf(bucketMs: bigint): number {
+  return Number(bucketMs / 86_400_000n);
+}
+
+/** TTL of a line: what remains of the retention period since its own time (TWCS and TTL count from the write). */
+function ttlFor(timeNs: bigint, nowNs: bigint, retention: number): number {
+  const age = Number((nowNs - timeNs) / NS_PER_SECOND);
+  return Math.max(1, Math.min(retention, retention - Math.max(0, age)));
+}
+
+/** Rows arrive ordered by (ts, id); lines with equal ts go in arrival (seq) order instead. */
+function orderEqualTimes(rows: (LogRow & { seq: bigint })[]): void {
+  let i = 0;
+  while (i < rows.length) {
+    let j = i + 1;
+    while (j < rows.length && rows[j]!.timeNs === rows[i]!.timeNs) j++;
+    if (j - i > 1) {
+      const run = rows.slice(i, j).sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+      for (let k = 0; k < run.length; k++) rows[i + k] = run[k]!;
+    }
+    i = j;
+  }
+}
+
+function toConsistencyKey(name: ConsistencyName): keyof typeof types.consistencies {
+  const key = name.toLowerCase().replace(/_(\w)/g, (_m, c: string) => c.toUpperCase());
+  return key as keyof typeof types.consistencies;
+}
+
+/** TimeWindowCompactionStrategy windows: about 24 over the retention period, in whole hours. */
+export function compactionWindowHours(retentionSeconds: number): number {
+  if (retentionSeconds <= 0) return 24;
+  return Math.max(1, Math.round(retentionSeconds / 3600 / 24));
+}
+
+export function schemaStatements(
+  options: Pick<CassandraStoreOptions, "keyspace" | "replicationStrategy" | "replicationFactors" | "retentionSeconds">,
+): string[] {
+  const ks = options.keyspace;
+  const replication =
+    options.replicationStrategy === "NetworkTopologyStrategy"
+      ? `{'class': 'NetworkTopologyStrategy', ${Object.entries(options.replicationFactors)
+          .map(([dc, rf]) => `'${dc}': ${rf}`)
+          .join(", ")}}`
+      : `{'class': 'SimpleStrategy', 'replication_factor': ${options.replicationFactors.cluster ?? 1}}`;
+  const ttl = options.retentionSeconds > 0 ? options.retentionSeconds : 0;
+  const twcs = `{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${compactionWindowHours(options.retentionSeconds)}}`;
+  return [
+    `CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = ${replication}`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_lines (
+      namespace text, pod_name text, container_name text, bucket bigint,
+      ts bigint, id bigint, seq bigint,
+      stream text, log text, pod_id text, docker_id text, host text, labels frozen<map<text, text>>,
+      PRIMARY KEY ((namespace, pod_name, container_name, bucket), ts, id)
+    ) WITH CLUSTERING ORDER BY (ts ASC, id ASC)
+      AND compaction = ${twcs}
+      AND default_time_to_live = ${ttl}
+      AND gc_grace_seconds = ${ttl > 0 ? Math.min(ttl, 10800) : 864000}`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_buckets (
+      namespace text, pod_name text, container_name text, day int, bucket bigint,
+      PRIMARY KEY ((namespace, pod_name, container_name, day), bucket)
+    ) WITH CLUSTERING ORDER BY (bucket ASC)
+      AND default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_days (
+      namespace text, pod_name text, container_name text, day int,
+      PRIMARY KEY ((namespace, pod_name, container_name), day)
+    ) WITH CLUSTERING ORDER BY (day ASC)
+      AND default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+  ];
+}
+
+/**
+ * Creates what is missing. Existing keyspace and tables are checked first, so that replicas
+ * starting together rarely race on a schema change; IF NOT EXISTS covers the rest, and the driver
+ * waits for schema agreement after each change. A changed
+ * --retention is applied to the existing tables (TTL and compaction windows).
+ */
+async function createSchema(client: cassandra.Client, options: CassandraStoreOptions): Promise<void> {
+  const ks = options.keyspace;
+  const [createKeyspace, createLines, createBuckets, createDays] = schemaStatements(options);
+  const keyspace = await client.execute("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", [ks], {
+    prepare: true,
+  });
+  if (keyspace.rows.length === 0) await client.execute(createKeyspace!);
+  const tables = await client.execute(
+    "SELECT table_name, default_time_to_live, compaction FROM system_schema.tables WHERE keyspace_name = ?",
+    [ks],
+    { prepare: true },
+  );
+  const existing = new Map(tables.rows.map((r) => [r.table_name as string, r]));
+  if (!existing.has("log_lines")) await client.execute(createLines!);
+  if (!existing.has("log_buckets")) await client.execute(createBuckets!);
+  if (!existing.has("log_days")) await client.execute(createDays!);
+  const lines = existing.get("log_lines");
+  const ttl = options.retentionSeconds > 0 ? options.retentionSeconds : 0;
+  const window = String(compactionWindowHours(options.retentionSeconds));
+  if (
+    lines &&
+    (lines.default_time_to_live !== ttl || (lines.compaction as Record<string, string>)?.compaction_window_size !== window)
+  ) {
+    log.info("applying the retention to existing tables", { retentionSeconds: ttl, compactionWindowHours: window });
+    await client.execute(
+      `ALTER TABLE ${ks}.log_lines WITH default_time_to_live = ${ttl} AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${window}}`,
+    );
+    for (const table of ["log_buckets", "log_days"]) {
+      await client.execute(`ALTER TABLE ${ks}.${table} WITH default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`);
+    }
+  }
+}
