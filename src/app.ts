@@ -21,6 +21,7 @@ export type AppConfig = Pick<
   | "maxBodySize"
   | "maxDecompressedSize"
   | "maxLineSize"
+  | "bodyTimeoutSeconds"
   | "dateKey"
   | "retentionSeconds"
   | "authBasic"
@@ -33,6 +34,7 @@ export const DEFAULT_APP_CONFIG: AppConfig = {
   maxBodySize: 16 * 1024 * 1024,
   maxDecompressedSize: 64 * 1024 * 1024,
   maxLineSize: 1024 * 1024,
+  bodyTimeoutSeconds: 60,
   dateKey: "date",
   retentionSeconds: 0,
   authBasic: "",
@@ -61,7 +63,14 @@ export function createApp(store: LogStore, config: Partial<AppConfig> = {}, metr
       return errorResponse(status, status === 500 ? "internal server error" : "bad request", detail);
     })
     .use(docsRoutes(VERSION))
-    .use(writeRoutes(store, metrics, { ...cfg, guard, guardHealth: cfg.authProtectAll }))
+    .use(
+      writeRoutes(store, metrics, {
+        ...cfg,
+        readTimeoutMs: cfg.bodyTimeoutSeconds * 1000,
+        guard,
+        guardHealth: cfg.authProtectAll,
+      }),
+    )
     .use(queryRoutes(store, metrics, guard))
     .use(metricsRoutes(metrics, openGuard))
     .use(debugRoutes(cfg.enableProfiling));

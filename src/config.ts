@@ -45,6 +45,8 @@ export interface Config {
   maxBodySize: number;
   maxDecompressedSize: number;
   maxLineSize: number;
+  /** Seconds a request body may take to arrive. */
+  bodyTimeoutSeconds: number;
   dateKey: string;
   authBasic: string;
   authToken: string;
@@ -347,12 +349,24 @@ export const OPTIONS: OptionSpec[] = [
     parse: parseSize,
   },
   {
+    flag: "body-timeout",
+    env: "BODY_TIMEOUT",
+    key: "bodyTimeoutSeconds",
+    default: "60s",
+    help: "Longest time a request body may take to arrive (408 beyond), e.g. 60s or 2m.",
+    parse: (v) => {
+      const seconds = parseDuration(v);
+      if (seconds <= 0) throw new Error(`expected a positive duration such as 60s, got "${v}"`);
+      return seconds;
+    },
+  },
+  {
     flag: "date-key",
     env: "DATE_KEY",
     key: "dateKey",
     default: "date",
-    help: "Record key that holds Fluent Bit's event time (its json_date_key).",
-    parse: text,
+    help: "Record key that holds Fluent Bit's event time (its json_date_key); false: there is none.",
+    parse: (v) => (["false", "off", "none"].includes(v.trim().toLowerCase()) ? "" : v.trim()),
   },
   {
     flag: "auth-basic",

@@ -78,11 +78,9 @@ export async function readBody(request: Request, limits: BodyLimits): Promise<Ui
   return out;
 }
 
-export const SUPPORTED_ENCODINGS = ["gzip", "x-gzip", "deflate", "zstd", "snappy", "identity"] as const;
-
 /**
- * Undoes Content-Encoding (gzip, deflate, zstd, raw snappy; several comma-separated codings are
- * undone in reverse order). Output is capped at limits.maxDecompressedSize: past it, 413.
+ * Undoes Content-Encoding (gzip, deflate, zstd, raw snappy, br; several comma-separated codings
+ * are undone in reverse order). Output is capped at limits.maxDecompressedSize: past it, 413.
  */
 export function decompress(body: Uint8Array, contentEncoding: string | null, limits: BodyLimits): Uint8Array {
   if (contentEncoding === null || contentEncoding === "") return body;
@@ -112,6 +110,8 @@ function decodeOne(data: Uint8Array, coding: string, max: number): Uint8Array {
         return zlib.zstdDecompressSync(data, { maxOutputLength: max });
       case "snappy":
         return snappyUncompress(data, max);
+      case "br":
+        return zlib.brotliDecompressSync(data, { maxOutputLength: max });
     }
   } catch (error) {
     if (error instanceof SnappyTooLargeError || (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
@@ -123,7 +123,7 @@ function decodeOne(data: Uint8Array, coding: string, max: number): Uint8Array {
   throw new IngestError(
     415,
     `unsupported Content-Encoding: ${coding}`,
-    `supported encodings: gzip, deflate, zstd, snappy (raw block format), identity`,
+    `supported encodings: gzip, zstd, snappy (raw block format), deflate, br, identity`,
   );
 }
 

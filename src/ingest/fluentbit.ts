@@ -42,6 +42,8 @@ export interface NormalisedBatch {
   rejections: Rejection[];
 }
 
+const MAX_NAME_LENGTH = 253;
+
 /** 1970-01-01 to 9999-12-31: what RFC 3339 can print. */
 const MAX_TIME_NS = 253402300799999999999n;
 
@@ -58,7 +60,14 @@ export function normalise(decoded: DecodedRecords, options: NormaliseOptions): N
   for (const detail of decoded.unreadable) rejections.push({ index: -1, reason: "unreadable", detail });
   const { records, eventTimes } = decoded;
   for (let i = 0; i < records.length; i++) {
-    const result = toLogEntry(records[i], eventTimes?.[i], options);
+    let result: LogEntry | Rejected;
+    try {
+      result = toLogEntry(records[i], eventTimes?.[i], options);
+    } catch (error) {
+      // A record that defeats normalisation (a label nested past the stack's depth, ...) is
+      // one bad record, not a bad batch.
+      result = new Rejected("invalid_field", `record cannot be read: ${(error as Error).message}`);
+    }
     if (result instanceof Rejected) rejections.push({ index: i, reason: result.reason, detail: result.detail });
     else entries.push(result);
   }
@@ -84,6 +93,17 @@ function toLogEntry(record: unknown, eventTime: unknown, options: NormaliseOptio
   const container = kube.container_name;
   if (typeof container !== "string" || container === "") {
     return new Rejected("missing_container", "record has no kubernetes.container_name");
+  }
+
+  // Kubernetes names are at most 253 characters; far longer ones would only burden the store's keys.
+  for (const [field, value] of [
+    ["namespace_name", namespace],
+    ["pod_name", pod],
+    ["container_name", container],
+  ] as const) {
+    if (value.length > MAX_NAME_LENGTH) {
+      return new Rejected("invalid_field", `kubernetes.${field} is longer than ${MAX_NAME_LENGTH} characters`);
+    }
   }
 
   // CRI parsers name the line `message`; the Docker runtime and the Kubernetes filter `log`.

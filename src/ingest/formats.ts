@@ -22,7 +22,9 @@ export class EventTime {
 addExtension({
   type: 0,
   unpack: (b: Uint8Array) => {
-    if (b.byteLength !== 8) throw new Error(`EventTime extension of ${b.byteLength} bytes`);
+    // Fluent Bit's EventTime is always 8 bytes; msgpackr itself writes `undefined` as a 1-byte
+    // type 0 extension. Anything else of type 0 is read as "no value" rather than failing the body.
+    if (b.byteLength !== 8) return undefined;
     const v = new DataView(b.buffer, b.byteOffset, 8);
     return new EventTime(v.getUint32(0), v.getUint32(4));
   },
