@@ -15,7 +15,10 @@ async function pipe(stream: ReadableStream<Uint8Array>, sink: NodeJS.WriteStream
   }
 }
 
-async function runTests(args: string[], env: Record<string, string | undefined>): Promise<{ code: number; passed: number; failed: number }> {
+async function runTests(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<{ code: number; passed: number; failed: number }> {
   const proc = Bun.spawn(["bun", "test", "--timeout", "60000", ...args], { env, stdout: "pipe", stderr: "pipe" });
   const out: string[] = [];
   await Promise.all([pipe(proc.stdout, process.stdout, out), pipe(proc.stderr, process.stderr, out)]);
@@ -48,7 +51,9 @@ if (await cassandraAnswers(host, Number(port ?? 9042))) {
     const started = await startCassandra({ port: Number(port ?? 9042), skipSync: true });
     startedNode = started.started;
   } catch (error) {
-    console.error(`Cannot start a local Cassandra node for the tests (Java 17 and Maven are needed): ${(error as Error).message}`);
+    console.error(
+      `Cannot start a local Cassandra node for the tests (Java 17 and Maven are needed): ${(error as Error).message}`,
+    );
     report(0, 1);
   }
 } else {

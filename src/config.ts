@@ -304,7 +304,7 @@ export const OPTIONS: OptionSpec[] = [
     flag: "cassandra-write-concurrency",
     env: "CASSANDRA_WRITE_CONCURRENCY",
     key: "cassandraWriteConcurrency",
-    default: "16",
+    default: "64",
     help: "Write requests (single-partition batches) in flight to Cassandra at once.",
     parse: parseInteger(1, 4096),
   },

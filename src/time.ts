@@ -19,6 +19,39 @@ export interface ParseTimeOptions {
  * undefined when the text is not a valid timestamp.
  */
 export function parseRfc3339(text: string, options: ParseTimeOptions = {}): bigint | undefined {
+  // Fast path for the shape container runtimes write ("2018-05-03T12:04:57.094408152Z"): lines
+  // of a batch mostly share their second, so the "YYYY-MM-DDTHH:MM:SS" prefix is parsed once.
+  const n = text.length;
+  if (n >= 20 && n <= 30 && text.charCodeAt(n - 1) === 90 /* Z */ && text.charCodeAt(10) === 84 /* T */) {
+    const dot = text.charCodeAt(19);
+    if ((dot === 46 /* . */ && n > 21) || (dot === 90 && n === 20)) {
+      if (!text.startsWith(cachedParsePrefix)) {
+        const seconds = parseSlow(`${text.slice(0, 19)}Z`, options);
+        if (seconds === undefined) return undefined;
+        cachedParsePrefix = text.slice(0, 19);
+        cachedParseNs = seconds;
+      }
+      let fraction = 0;
+      let digits = 0;
+      for (let i = 20; i < n - 1; i++) {
+        const d = text.charCodeAt(i) - 48;
+        if (d < 0 || d > 9) return undefined;
+        if (digits < 9) {
+          fraction = fraction * 10 + d;
+          digits++;
+        }
+      }
+      for (; digits < 9; digits++) fraction *= 10;
+      return cachedParseNs + BigInt(fraction);
+    }
+  }
+  return parseSlow(text, options);
+}
+
+let cachedParsePrefix = "\u0000";
+let cachedParseNs = 0n;
+
+function parseSlow(text: string, options: ParseTimeOptions): bigint | undefined {
   if (text.length > 64) return undefined;
   const m = RFC3339.exec(text);
   if (m === null) return undefined;
@@ -53,32 +86,35 @@ function isLeapYear(year: number): boolean {
   return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
 
-let cachedSecond = Number.NaN;
+let cachedSecondNs = -1n;
 let cachedPrefix = "";
+/** "000".."999", and the same with trailing zeros dropped ("1" for 100, "" for 0). */
+const DIGITS3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, "0"));
+const DIGITS3_TRIMMED = DIGITS3.map((d) => d.replace(/0+$/, ""));
 
 /**
  * Prints epoch nanoseconds as RFC 3339 in UTC with the fraction Go's RFC3339Nano prints:
  * nanoseconds kept, trailing zeros dropped ("2018-05-07T00:00:00.1Z", "...:00Z").
  */
 export function formatRfc3339Nano(ns: bigint): string {
-  let seconds = ns / NS_PER_SECOND;
-  let fraction = Number(ns - seconds * NS_PER_SECOND);
-  if (fraction < 0) {
-    seconds -= 1n;
-    fraction += 1_000_000_000;
+  // Consecutive rows mostly share their second: reuse its formatted prefix, and keep bigint
+  // arithmetic (slow) to one subtraction per row.
+  let offset = ns - cachedSecondNs;
+  if (cachedSecondNs < 0n || offset < 0n || offset >= NS_PER_SECOND) {
+    let seconds = ns / NS_PER_SECOND;
+    if (seconds * NS_PER_SECOND > ns) seconds -= 1n; // floor for times before 1970
+    cachedSecondNs = seconds * NS_PER_SECOND;
+    cachedPrefix = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+    offset = ns - cachedSecondNs;
   }
-  const s = Number(seconds);
-  // Consecutive rows share their second most of the time: reuse the formatted prefix.
-  if (s !== cachedSecond) {
-    cachedSecond = s;
-    cachedPrefix = new Date(s * 1000).toISOString().slice(0, 19);
-  }
+  const fraction = Number(offset);
   if (fraction === 0) return `${cachedPrefix}Z`;
-  let digits = String(fraction).padStart(9, "0");
-  let end = 9;
-  while (digits.charCodeAt(end - 1) === 48) end--;
-  digits = digits.slice(0, end);
-  return `${cachedPrefix}.${digits}Z`;
+  const ms = Math.floor(fraction / 1_000_000);
+  const us = Math.floor(fraction / 1000) % 1000;
+  const rest = fraction % 1000;
+  if (rest !== 0) return `${cachedPrefix}.${DIGITS3[ms]}${DIGITS3[us]}${DIGITS3_TRIMMED[rest]}Z`;
+  if (us !== 0) return `${cachedPrefix}.${DIGITS3[ms]}${DIGITS3_TRIMMED[us]}Z`;
+  return `${cachedPrefix}.${DIGITS3_TRIMMED[ms]}Z`;
 }
 
 /** Milliseconds to nanoseconds without float error. */

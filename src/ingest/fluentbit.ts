@@ -237,6 +237,15 @@ function optionalString(v: unknown): string {
 /** Labels with non-string values (numbers, booleans, nested maps) are kept as their text. */
 function stringMap(v: unknown): Record<string, string> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return {};
+  // The usual case, string values only: the decoded object is used as it is.
+  let plain = true;
+  for (const key in v as Record<string, unknown>) {
+    if (typeof (v as Record<string, unknown>)[key] !== "string") {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return v as Record<string, string>;
   const out: Record<string, string> = {};
   for (const key in v as Record<string, unknown>) {
     const value = (v as Record<string, unknown>)[key];

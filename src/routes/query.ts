@@ -70,7 +70,6 @@ function renderRows(rows: LogRow[]): string {
 }
 
 export function queryRoutes(store: LogStore, metrics: Metrics, guard?: (request: Request) => Response | undefined) {
-  const encoder = new TextEncoder();
   return new Elysia({ name: "routes.query" }).get(
     "/query",
     async ({ request }) => {
@@ -96,21 +95,22 @@ export function queryRoutes(store: LogStore, metrics: Metrics, guard?: (request:
       let separator = "";
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
-          controller.enqueue(encoder.encode('{"log_rows":['));
+          controller.enqueue(Buffer.from('{"log_rows":['));
         },
         async pull(controller) {
           try {
             const page = pending ?? (await pages.next());
             pending = undefined;
             if (page.done) {
-              controller.enqueue(encoder.encode("]}"));
+              controller.enqueue(Buffer.from("]}"));
               controller.close();
               metrics.queryRows.inc({ store: store.kind }, count);
               return;
             }
             if (page.value.length === 0) return;
             count += page.value.length;
-            controller.enqueue(encoder.encode(separator + renderRows(page.value)));
+            // Buffer.from encodes a large string several times faster than TextEncoder here.
+            controller.enqueue(Buffer.from(separator + renderRows(page.value)));
             separator = ",";
           } catch (error) {
             // Headers are sent: cut the stream so that the client sees an error, never a

@@ -3,6 +3,7 @@ import { Elysia, t } from "elysia";
 import { IngestError } from "../ingest/decode.ts";
 import { decodeWriteRequest, type IngestOptions } from "../ingest/ingest.ts";
 import { log } from "../log.ts";
+import { GcPacer } from "../memory.ts";
 import type { Metrics } from "../metrics.ts";
 import { StoreBusyError, StoreUnavailableError, type LogStore } from "../store/store.ts";
 import { errorResponse, ErrorBody, json, storeErrorResponse } from "./http.ts";
@@ -53,6 +54,7 @@ export interface WriteRouteOptions extends IngestOptions {
 
 export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRouteOptions) {
   const guard = options.guard;
+  const gc = new GcPacer();
   return new Elysia({ name: "routes.write" })
     .get(
       "/write",
@@ -90,6 +92,7 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
           }
           throw error;
         }
+        gc.note(decoded.decodedBytes);
         const encoding = request.headers.get("content-encoding") || "identity";
         metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
         metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);

@@ -3,7 +3,10 @@
 // Data model (see README, "The Cassandra store"):
 //   log_lines   PRIMARY KEY ((namespace, pod_name, container_name, bucket), ts, id)
 //               bucket = the 30-second window of ts; ts = epoch ns; id = line identity
-//               (lineIds: stream, text, occurrence). seq orders lines with equal ts by arrival.
+//               (lineIds: stream, text, occurrence); seq orders lines with equal ts by arrival
+//               (batch arrival, then position); source points into log_sources.
+//   log_sources PRIMARY KEY ((namespace, pod_name, container_name), source)
+//               pod id, container id, host and labels, once per distinct value.
 //   log_buckets PRIMARY KEY ((namespace, pod_name, container_name, day), bucket)
 //               which buckets of a day hold lines;
 //   log_days    PRIMARY KEY ((namespace, pod_name, container_name), day)
@@ -19,6 +22,9 @@ import { log } from "../log.ts";
 import { NS_PER_SECOND } from "../time.ts";
 import {
   lineIds,
+  sameSource,
+  sourceKey,
+  strictlyRising,
   StoreBusyError,
   StoreUnavailableError,
   type LogEntry,
@@ -59,7 +65,7 @@ export const BUCKET_SECONDS = 30;
 const BUCKET_NS = BigInt(BUCKET_SECONDS) * NS_PER_SECOND;
 const DAY_SECONDS = 86_400;
 /** Upper bounds of one unlogged single-partition batch: rows and bytes of text. */
-const BATCH_ROWS = 200;
+const BATCH_ROWS = 50;
 const BATCH_BYTES = 1024 * 1024;
 const INDEX_CACHE_LIMIT = 100_000;
 
@@ -108,6 +114,8 @@ interface Statements {
   insertBucketWithTtl: string;
   insertDay: string;
   insertDayWithTtl: string;
+  insertSource: string;
+  insertSourceWithTtl: string;
   selectDays: string;
   selectBuckets: string;
   selectLines: string;
@@ -132,13 +140,16 @@ export class CassandraStore implements LogStore {
     this.consistency = types.consistencies[toConsistencyKey(options.consistency)];
     this.writes = new Semaphore(options.writeConcurrency);
     const ks = options.keyspace;
-    const columns = "namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, pod_id, docker_id, host, labels";
-    const values = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    const columns = "namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, source";
+    const values = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    const sourceColumns = "namespace, pod_name, container_name, source, pod_id, docker_id, host, labels";
     this.statements = {
       insert: `INSERT INTO ${ks}.log_lines (${columns}) VALUES (${values})`,
       insertWithTtl: `INSERT INTO ${ks}.log_lines (${columns}) VALUES (${values}) USING TTL ?`,
       insertBucket: `INSERT INTO ${ks}.log_buckets (namespace, pod_name, container_name, day, bucket) VALUES (?, ?, ?, ?, ?)`,
       insertBucketWithTtl: `INSERT INTO ${ks}.log_buckets (namespace, pod_name, container_name, day, bucket) VALUES (?, ?, ?, ?, ?) USING TTL ?`,
+      insertSource: `INSERT INTO ${ks}.log_sources (${sourceColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      insertSourceWithTtl: `INSERT INTO ${ks}.log_sources (${sourceColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
       insertDay: `INSERT INTO ${ks}.log_days (namespace, pod_name, container_name, day) VALUES (?, ?, ?, ?)`,
       insertDayWithTtl: `INSERT INTO ${ks}.log_days (namespace, pod_name, container_name, day) VALUES (?, ?, ?, ?) USING TTL ?`,
       selectDays: `SELECT day FROM ${ks}.log_days WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day >= ? AND day <= ?`,
@@ -207,52 +218,79 @@ export class CassandraStore implements LogStore {
     const ids = lineIds(entries);
     const retention = this.options.retentionSeconds;
     const nowNs = BigInt(Date.now()) * 1_000_000n;
-    // Arrival order of lines with equal timestamps: this batch's arrival, then its position.
+    // Arrival order of lines with equal timestamps: this batch's arrival, then its position. A
+    // batch in strictly rising time order has no equal times within it, so its rows share one
+    // (pre-encoded) value: the batch's arrival.
     const seqBase = BigInt(Date.now()) << 20n;
-    const partitions = new Map<string, { rows: unknown[][]; bytes: number[] }>();
+    const sharedSeq = strictlyRising(entries) ? int64(seqBase) : undefined;
+    const s = this.statements;
+    const partitions = new Map<string, { rows: unknown[][]; bytes: number[]; key: Buffer[] }>();
     const index: { key: string; query: string; params: unknown[] }[] = [];
+    const indexed = (key: string) => this.knownIndex.has(key) || index.some((x) => x.key === key);
+    // Index rows outlive the longest-lived line they point to.
+    const indexTtl = retention > 0 ? [retention + DAY_SECONDS] : [];
+    let last: { e: LogEntry; source: Buffer } | undefined;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       const bucket = bucketOf(e.timeNs);
-      const pk = `${e.namespace}\u0000${e.pod}\u0000${e.container}\u0000${bucket}`;
+      const container = `${e.namespace}\u0000${e.pod}\u0000${e.container}`;
+      const pk = `${container}\u0000${bucket}`;
       let p = partitions.get(pk);
       if (p === undefined) {
-        p = { rows: [], bytes: [] };
+        // Values shared by every row of the partition are encoded once (the driver passes
+        // Buffers through): most of a row's encoding cost otherwise.
+        p = { rows: [], bytes: [], key: [utf8(e.namespace), utf8(e.pod), utf8(e.container), int64(bucket)] };
         partitions.set(pk, p);
         if (!this.knownIndex.has(pk)) {
           const day = dayOf(bucket);
-          // Index rows outlive the longest-lived line they point to.
-          const ttl = retention > 0 ? [retention + DAY_SECONDS] : [];
-          const s = this.statements;
           index.push({
             key: pk,
             query: retention > 0 ? s.insertBucketWithTtl : s.insertBucket,
-            params: [e.namespace, e.pod, e.container, day, bucket, ...ttl],
+            params: [e.namespace, e.pod, e.container, day, bucket, ...indexTtl],
           });
-          const dayKey = `${e.namespace}\u0000${e.pod}\u0000${e.container}\u0000d${day}`;
-          if (!this.knownIndex.has(dayKey) && !index.some((x) => x.key === dayKey)) {
+          const dayKey = `${container}\u0000d${day}`;
+          if (!indexed(dayKey)) {
             index.push({
               key: dayKey,
               query: retention > 0 ? s.insertDayWithTtl : s.insertDay,
-              params: [e.namespace, e.pod, e.container, day, ...ttl],
+              params: [e.namespace, e.pod, e.container, day, ...indexTtl],
             });
           }
         }
       }
+      let source: Buffer;
+      if (
+        last !== undefined &&
+        last.e.container === e.container &&
+        last.e.pod === e.pod &&
+        last.e.namespace === e.namespace &&
+        sameSource(last.e, e)
+      ) {
+        source = last.source;
+      } else {
+        const id = BigInt.asIntN(64, Bun.hash.wyhash(sourceKey(e)));
+        source = int64(id);
+        const sourceIndexKey = `${container}\u0000s${id}`;
+        if (!indexed(sourceIndexKey)) {
+          index.push({
+            key: sourceIndexKey,
+            query: retention > 0 ? s.insertSourceWithTtl : s.insertSource,
+            params: [e.namespace, e.pod, e.container, id, e.podId, e.dockerId, e.host, e.labels, ...indexTtl],
+          });
+        }
+      }
+      last = { e, source };
       const row: unknown[] = [
-        e.namespace,
-        e.pod,
-        e.container,
-        bucket,
+        p.key[0],
+        p.key[1],
+        p.key[2],
+        p.key[3],
         e.timeNs,
         ids[i],
-        seqBase + BigInt(i),
-        e.stream,
+        sharedSeq ?? seqBase + BigInt(i),
+        e.stream === "stdout" ? STDOUT : e.stream === "stderr" ? STDERR : e.stream,
         e.log,
-        e.podId,
-        e.dockerId,
-        e.host,
-        e.labels,
+        source,
       ];
       if (retention > 0) row.push(ttlFor(e.timeNs, nowNs, retention));
       p.rows.push(row);
@@ -417,6 +455,20 @@ interface PartitionPage {
   more?: () => Promise<PartitionPage>;
 }
 
+const STDOUT = Buffer.from("stdout");
+const STDERR = Buffer.from("stderr");
+
+function utf8(s: string): Buffer {
+  return Buffer.from(s, "utf8");
+}
+
+/** A CQL bigint, encoded. */
+function int64(v: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigInt64BE(v);
+  return b;
+}
+
 /** Bucket start in epoch milliseconds, for the ns timestamp. */
 function bucketOf(timeNs: bigint): bigint {
   return ((timeNs / BUCKET_NS) * BUCKET_NS) / 1_000_000n;
@@ -474,13 +526,17 @@ export function schemaStatements(
     `CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = ${replication}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_lines (
       namespace text, pod_name text, container_name text, bucket bigint,
-      ts bigint, id bigint, seq bigint,
-      stream text, log text, pod_id text, docker_id text, host text, labels frozen<map<text, text>>,
+      ts bigint, id bigint, seq bigint, stream text, log text, source bigint,
       PRIMARY KEY ((namespace, pod_name, container_name, bucket), ts, id)
     ) WITH CLUSTERING ORDER BY (ts ASC, id ASC)
       AND compaction = ${twcs}
       AND default_time_to_live = ${ttl}
       AND gc_grace_seconds = ${ttl > 0 ? Math.min(ttl, 10800) : 864000}`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_sources (
+      namespace text, pod_name text, container_name text, source bigint,
+      pod_id text, docker_id text, host text, labels frozen<map<text, text>>,
+      PRIMARY KEY ((namespace, pod_name, container_name), source)
+    ) WITH default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_buckets (
       namespace text, pod_name text, container_name text, day int, bucket bigint,
       PRIMARY KEY ((namespace, pod_name, container_name, day), bucket)
@@ -502,7 +558,7 @@ export function schemaStatements(
  */
 async function createSchema(client: cassandra.Client, options: CassandraStoreOptions): Promise<void> {
   const ks = options.keyspace;
-  const [createKeyspace, createLines, createBuckets, createDays] = schemaStatements(options);
+  const [createKeyspace, createLines, createSources, createBuckets, createDays] = schemaStatements(options);
   const keyspace = await client.execute("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", [ks], {
     prepare: true,
   });
@@ -514,6 +570,7 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
   );
   const existing = new Map(tables.rows.map((r) => [r.table_name as string, r]));
   if (!existing.has("log_lines")) await client.execute(createLines!);
+  if (!existing.has("log_sources")) await client.execute(createSources!);
   if (!existing.has("log_buckets")) await client.execute(createBuckets!);
   if (!existing.has("log_days")) await client.execute(createDays!);
   const lines = existing.get("log_lines");
@@ -527,7 +584,7 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
     await client.execute(
       `ALTER TABLE ${ks}.log_lines WITH default_time_to_live = ${ttl} AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${window}}`,
     );
-    for (const table of ["log_buckets", "log_days"]) {
+    for (const table of ["log_sources", "log_buckets", "log_days"]) {
       await client.execute(`ALTER TABLE ${ks}.${table} WITH default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`);
     }
   }

@@ -1,17 +1,23 @@
 // The embedded store: one bun:sqlite database file in --data-dir, the default so that the
 // service runs anywhere with no setup.
 //
-// Layout: `containers` and `sources` hold the repeated metadata once; `lines` holds one row per
-// log line keyed by (container_id, ts, id) where id is the line identity from lineIds(), so a
-// resent batch is ignored row by row (INSERT OR IGNORE). Rows with equal ts come back in rowid
-// order, which is the order in which they arrived.
-import { Database, type Statement } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+// Layout (sqlite-schema.ts): `containers` and `sources` hold the repeated metadata once; `lines`
+// holds one row per log line keyed by (container_id, ts, id) where id is the line identity from
+// lineIds(), so a resent batch is ignored row by row (INSERT OR IGNORE). Rows with equal ts come
+// back in rowid order, which is the order in which they arrived.
+//
+// Writes go to a writer thread (sqlite-writer.ts) that owns the write connection; queries read
+// through a connection of their own on this thread (WAL lets readers and the writer overlap).
+import type { Database, Statement } from "bun:sqlite";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { log } from "../log.ts";
 import { NS_PER_SECOND } from "../time.ts";
+import { databasePath, openDatabase, SCHEMA, type PackedBatch, type WriterReply, type WriterRequest } from "./sqlite-schema.ts";
 import {
   lineIds,
+  sameSource,
   StoreUnavailableError,
   type LogEntry,
   type LogRow,
@@ -20,8 +26,10 @@ import {
   type StoreHealth,
 } from "./store.ts";
 
+export { SCHEMA };
+
 export interface EmbeddedStoreOptions {
-  /** Directory of the database file; ":memory:" keeps everything in memory (tests). */
+  /** Directory of the database file; ":memory:" uses a temporary directory removed on close (tests). */
   dataDir: string;
   /** Lines older than this many seconds are deleted periodically; 0 keeps them. */
   retentionSeconds?: number;
@@ -29,70 +37,38 @@ export interface EmbeddedStoreOptions {
   pageSize?: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS containers (
-  id INTEGER PRIMARY KEY,
-  namespace TEXT NOT NULL,
-  pod TEXT NOT NULL,
-  container TEXT NOT NULL,
-  UNIQUE (namespace, pod, container)
-);
-CREATE TABLE IF NOT EXISTS sources (
-  id INTEGER PRIMARY KEY,
-  pod_id TEXT NOT NULL,
-  docker_id TEXT NOT NULL,
-  host TEXT NOT NULL,
-  labels TEXT NOT NULL,
-  UNIQUE (pod_id, docker_id, host, labels)
-);
-CREATE TABLE IF NOT EXISTS lines (
-  container_id INTEGER NOT NULL,
-  ts INTEGER NOT NULL,
-  id INTEGER NOT NULL,
-  stream TEXT NOT NULL,
-  log TEXT NOT NULL,
-  source_id INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS lines_by_time ON lines (container_id, ts, id);
-`;
-
-/** Metadata caches are bounded; past this many keys they start over. */
-const CACHE_LIMIT = 50_000;
+interface Waiter {
+  resolve: (reply: WriterReply) => void;
+  reject: (error: Error) => void;
+}
 
 export class EmbeddedStore implements LogStore {
   readonly kind = "embedded";
   private readonly db: Database;
-  private readonly insertLine: Statement;
   private readonly selectPage: Statement;
   private readonly selectContainer: Statement;
-  private readonly insertContainer: Statement;
-  private readonly insertSource: Statement;
-  private readonly selectSource: Statement;
-  private readonly containerIds = new Map<string, number>();
-  private readonly sourceIds = new Map<string, number>();
   private readonly pageSize: number;
+  private readonly dataDir: string;
+  private readonly temporary: boolean;
+  private readonly writer: Worker;
+  private readonly waiting = new Map<number, Waiter>();
+  private nextId = 1;
+  /** Why the writer thread cannot be used, once it cannot. */
+  private broken: string | undefined;
+  /** Resolves once the writer has opened the database (and made the first retention sweep). */
+  private readonly ready: Promise<void>;
   private retentionTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
   constructor(private readonly options: EmbeddedStoreOptions) {
-    let path = ":memory:";
-    if (options.dataDir !== ":memory:") {
-      mkdirSync(options.dataDir, { recursive: true });
-      path = join(options.dataDir, "logs.sqlite");
-    }
-    this.db = new Database(path, { create: true, strict: true });
-    this.db.run("PRAGMA journal_mode = WAL");
-    // NORMAL in WAL mode survives a crash of this process; only power loss can take the last
-    // commits. FULL would fsync on every batch.
-    this.db.run("PRAGMA synchronous = NORMAL");
-    this.db.run("PRAGMA busy_timeout = 5000");
-    this.db.run("PRAGMA temp_store = MEMORY");
-    this.db.run("PRAGMA cache_size = -16000");
+    this.temporary = options.dataDir === ":memory:";
+    this.dataDir = this.temporary ? mkdtempSync(join(tmpdir(), "logserver-embedded-")) : options.dataDir;
+    mkdirSync(this.dataDir, { recursive: true });
+    const path = databasePath(this.dataDir);
+    // Schema first, on this thread: the store is usable (or fails) before the constructor returns.
+    this.db = openDatabase(path);
     this.db.exec(SCHEMA);
     this.pageSize = options.pageSize ?? 5000;
-    this.insertLine = this.db.prepare(
-      "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id) VALUES (?, ?, ?, ?, ?, ?)",
-    );
     this.selectPage = this.db
       .prepare(
         `SELECT rowid, ts, stream, log FROM lines
@@ -101,46 +77,42 @@ export class EmbeddedStore implements LogStore {
       )
       .safeIntegers(true);
     this.selectContainer = this.db.prepare("SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?");
-    this.insertContainer = this.db.prepare(
-      "INSERT INTO containers (namespace, pod, container) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-    );
-    this.selectSource = this.db.prepare("SELECT id FROM sources WHERE pod_id = ? AND docker_id = ? AND host = ? AND labels = ?");
-    this.insertSource = this.db.prepare(
-      "INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    );
+
+    this.writer = new Worker(new URL("./sqlite-writer.ts", import.meta.url));
+    this.writer.onmessage = (event: MessageEvent<WriterReply>) => this.settle(event.data);
+    this.writer.onerror = (event) => this.fail(`embedded store writer crashed: ${event.message}`);
+    // A writer that stops while the store is open would leave writes waiting forever.
+    this.writer.addEventListener("close", () => {
+      if (!this.closed) this.fail("embedded store writer thread stopped");
+    });
+    this.writer.postMessage({ type: "open", path } satisfies WriterRequest);
     const retention = options.retentionSeconds ?? 0;
     if (retention > 0) {
       const every = Math.min(3600, Math.max(60, retention / 10)) * 1000;
-      this.retentionTimer = setInterval(() => this.deleteExpired(), every);
+      this.retentionTimer = setInterval(() => void this.deleteExpired().catch(() => {}), every);
       this.retentionTimer.unref?.();
-      this.deleteExpired();
+      this.ready = this.deleteExpired().then(() => undefined);
+    } else {
+      this.ready = Promise.resolve();
     }
+    this.ready.catch(() => {});
   }
 
   async write(entries: LogEntry[]): Promise<void> {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
+    if (this.broken) throw new StoreUnavailableError(this.broken);
     if (entries.length === 0) return;
-    const ids = lineIds(entries);
-    try {
-      this.db.transaction(() => {
-        for (let i = 0; i < entries.length; i++) {
-          const e = entries[i]!;
-          this.insertLine.run(this.containerId(e), e.timeNs, ids[i]!, e.stream, e.log, this.sourceId(e));
-        }
-      })();
-    } catch (error) {
-      // The write did not happen (the transaction rolled back): a retry is safe and the right
-      // advice, whether the disk is full, read-only or the file is locked.
-      this.containerIds.clear();
-      this.sourceIds.clear();
-      throw new StoreUnavailableError(`embedded store write failed: ${(error as Error).message}`, 5, {
-        cause: error,
-      });
+    const reply = await this.request({ type: "write", id: 0, batch: pack(entries) });
+    if (reply.error !== undefined) {
+      // The transaction rolled back: a retry is safe and the right advice, whether the disk is
+      // full, read-only or the file is locked.
+      throw new StoreUnavailableError(`embedded store write failed: ${reply.error}`, 5);
     }
   }
 
   async *query(query: Query): AsyncIterable<LogRow[]> {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
+    await this.ready;
     const row = this.selectContainer.get(query.namespace, query.pod, query.container) as { id: number } | null;
     if (row === null) return;
     let lastTs = query.startNs;
@@ -168,6 +140,7 @@ export class EmbeddedStore implements LogStore {
 
   async health(): Promise<StoreHealth> {
     if (this.closed) return { healthy: false, detail: "embedded store is closed" };
+    if (this.broken) return { healthy: false, detail: this.broken };
     try {
       this.db.query("SELECT count(*) FROM containers").get();
       return { healthy: true, detail: "" };
@@ -181,50 +154,99 @@ export class EmbeddedStore implements LogStore {
     this.closed = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     try {
-      this.db.run("PRAGMA optimize");
+      // The writer answers in order: once "close" is answered, every write before it is done.
+      if (!this.broken) await this.request({ type: "close", id: 0 });
     } finally {
+      this.writer.terminate();
       this.db.close();
+      if (this.temporary) rmSync(this.dataDir, { recursive: true, force: true });
     }
   }
 
-  private containerId(e: LogEntry): number {
-    const key = `${e.namespace}\u0000${e.pod}\u0000${e.container}`;
-    let id = this.containerIds.get(key);
-    if (id === undefined) {
-      this.insertContainer.run(e.namespace, e.pod, e.container);
-      id = (this.selectContainer.get(e.namespace, e.pod, e.container) as { id: number }).id;
-      if (this.containerIds.size >= CACHE_LIMIT) this.containerIds.clear();
-      this.containerIds.set(key, id);
-    }
-    return id;
+  private request(message: WriterRequest & { id: number }): Promise<WriterReply> {
+    if (this.broken) return Promise.reject(new StoreUnavailableError(this.broken));
+    const id = this.nextId++;
+    return new Promise<WriterReply>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.writer.postMessage({ ...message, id });
+    });
   }
 
-  private sourceId(e: LogEntry): number {
-    const labels = JSON.stringify(e.labels);
-    const key = `${e.podId}\u0000${e.dockerId}\u0000${e.host}\u0000${labels}`;
-    let id = this.sourceIds.get(key);
-    if (id === undefined) {
-      this.insertSource.run(e.podId, e.dockerId, e.host, labels);
-      id = (this.selectSource.get(e.podId, e.dockerId, e.host, labels) as { id: number }).id;
-      if (this.sourceIds.size >= CACHE_LIMIT) this.sourceIds.clear();
-      this.sourceIds.set(key, id);
+  private settle(reply: WriterReply): void {
+    if (reply.id === 0) {
+      this.fail(`embedded store: ${reply.error}`);
+      return;
     }
-    return id;
+    const w = this.waiting.get(reply.id);
+    if (w === undefined) return;
+    this.waiting.delete(reply.id);
+    w.resolve(reply);
   }
 
-  /** Retention: delete per container through the (container_id, ts) index, in small steps. */
-  private deleteExpired(): void {
-    if (this.closed) return;
+  /** The writer is gone: every waiting and future write is refused as unavailable. */
+  private fail(reason: string): void {
+    if (this.broken) return;
+    this.broken = reason;
+    log.error("embedded store unusable", { reason });
+    for (const w of this.waiting.values()) w.reject(new StoreUnavailableError(reason));
+    this.waiting.clear();
+  }
+
+  /** Retention: the writer deletes per container through the (container_id, ts) index. */
+  private async deleteExpired(): Promise<void> {
     const retention = this.options.retentionSeconds ?? 0;
-    const cutoff = BigInt(Date.now()) * 1_000_000n - BigInt(retention) * NS_PER_SECOND;
-    try {
-      const ids = this.db.query("SELECT id FROM containers").values() as [number][];
-      const del = this.db.query("DELETE FROM lines WHERE container_id = ? AND ts < ?");
-      let deleted = 0;
-      for (const [id] of ids) deleted += del.run(id, cutoff).changes;
-      if (deleted > 0) log.info("retention: deleted expired lines", { deleted });
-    } catch (error) {
-      log.warn("retention: deleting expired lines failed", { error });
-    }
+    const beforeNs = BigInt(Date.now()) * 1_000_000n - BigInt(retention) * NS_PER_SECOND;
+    const reply = await this.request({ type: "expire", id: 0, beforeNs });
+    if (reply.error) log.warn("retention: deleting expired lines failed", { error: reply.error });
+    else if (reply.deleted) log.info("retention: deleted expired lines", { deleted: reply.deleted });
   }
+}
+
+const STREAMS = ["stdout", "stderr", ""];
+
+/** Entries → columns for the writer thread (see PackedBatch). */
+function pack(entries: LogEntry[]): PackedBatch {
+  const n = entries.length;
+  const ids = lineIds(entries);
+  const ts = new BigInt64Array(n);
+  const idColumn = new BigInt64Array(n);
+  const ends = new Uint32Array(n);
+  const streams = new Uint32Array(n);
+  const streamTable = [...STREAMS];
+  const runStarts: number[] = [];
+  const runs: PackedBatch["runs"] = [];
+  const logs: string[] = new Array(n);
+  let offset = 0;
+  let previous: LogEntry | undefined;
+  for (let i = 0; i < n; i++) {
+    const e = entries[i]!;
+    ts[i] = e.timeNs;
+    idColumn[i] = ids[i]!;
+    logs[i] = e.log;
+    offset += e.log.length;
+    ends[i] = offset;
+    let s = e.stream === "stdout" ? 0 : e.stream === "stderr" ? 1 : streamTable.indexOf(e.stream);
+    if (s === -1) s = streamTable.push(e.stream) - 1;
+    streams[i] = s;
+    if (
+      previous === undefined ||
+      previous.container !== e.container ||
+      previous.pod !== e.pod ||
+      previous.namespace !== e.namespace ||
+      !sameSource(previous, e)
+    ) {
+      runStarts.push(i);
+      runs.push({
+        namespace: e.namespace,
+        pod: e.pod,
+        container: e.container,
+        podId: e.podId,
+        dockerId: e.dockerId,
+        host: e.host,
+        labels: JSON.stringify(e.labels),
+      });
+    }
+    previous = e;
+  }
+  return { n, ts, ids: idColumn, logs: logs.join(""), ends, streams, streamTable, runStarts: Uint32Array.from(runStarts), runs };
 }

@@ -86,12 +86,16 @@ export class StoreBusyError extends Error {
  * nanosecond within one batch stay two lines.
  */
 export function lineIds(entries: readonly LogEntry[]): bigint[] {
-  // Occurrence only matters where a nanosecond repeats within the batch, which is rare: count
-  // timestamps first so the common case builds no string keys.
+  const ids = new Array<bigint>(entries.length);
+  // Occurrence only matters where a nanosecond repeats within the batch, which is rare. A batch
+  // in strictly rising time order (the usual case) has none; otherwise count timestamps first.
+  if (strictlyRising(entries)) {
+    for (let i = 0; i < entries.length; i++) ids[i] = lineId(entries[i]!.stream, entries[i]!.log, 0);
+    return ids;
+  }
   const perTime = new Map<bigint, number>();
   for (const e of entries) perTime.set(e.timeNs, (perTime.get(e.timeNs) ?? 0) + 1);
   let seen: Map<string, number> | undefined;
-  const ids = new Array<bigint>(entries.length);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     let occurrence = 0;
@@ -110,4 +114,28 @@ export function lineIds(entries: readonly LogEntry[]): bigint[] {
 export function lineId(stream: string, log: string, occurrence: number): bigint {
   const seed = Bun.hash.wyhash(`${occurrence}\u0000${stream}`, 0x6b696c73n);
   return BigInt.asIntN(64, Bun.hash.wyhash(log, seed));
+}
+
+/** True when every entry is later than the one before: no two lines of the batch share a time. */
+export function strictlyRising(entries: readonly LogEntry[]): boolean {
+  for (let i = 1; i < entries.length; i++) if (entries[i]!.timeNs <= entries[i - 1]!.timeNs) return false;
+  return true;
+}
+
+/** Whether two lines come from the same source: pod id, container id, host and labels. */
+export function sameSource(a: LogEntry, b: LogEntry): boolean {
+  if (a.podId !== b.podId || a.dockerId !== b.dockerId || a.host !== b.host) return false;
+  if (a.labels === b.labels) return true;
+  let count = 0;
+  for (const key in a.labels) {
+    if (a.labels[key] !== b.labels[key]) return false;
+    count++;
+  }
+  for (const _ in b.labels) count--;
+  return count === 0;
+}
+
+/** The source's metadata as one string: a cache key, and what a store hashes into a source id. */
+export function sourceKey(e: LogEntry): string {
+  return `${e.podId}\u0000${e.dockerId}\u0000${e.host}\u0000${JSON.stringify(e.labels)}`;
 }

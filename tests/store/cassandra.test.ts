@@ -84,7 +84,7 @@ describe("cassandra store", () => {
     const rs = await cql.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?", [ks]);
     expect(rs.rows[0]!.replication).toEqual({ class: "org.apache.cassandra.locator.SimpleStrategy", replication_factor: "1" });
     const tables = await cql.execute("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [ks]);
-    expect(tables.rows.map((r) => r.table_name).sort()).toEqual(["log_buckets", "log_days", "log_lines"]);
+    expect(tables.rows.map((r) => r.table_name).sort()).toEqual(["log_buckets", "log_days", "log_lines", "log_sources"]);
   }, 60_000);
 
   test("creates the keyspace with NetworkTopologyStrategy and per-datacenter factors", async () => {

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EmbeddedStore } from "../../src/store/sqlite.ts";
+import { StoreUnavailableError } from "../../src/store/store.ts";
 import { entry, ns, queryAll, unique } from "../helpers.ts";
 import { storeContract } from "./contract.ts";
 
@@ -75,6 +76,17 @@ describe("embedded store", () => {
       .all() as { detail: string }[];
     expect(plan.map((p) => p.detail).join(" | ")).toContain("USING INDEX lines_by_time");
     store.close();
+  });
+
+  test("a writer thread that dies makes the store unhealthy and writes fail as unavailable, not hang", async () => {
+    const store = new EmbeddedStore({ dataDir: ":memory:" });
+    const n = unique();
+    await store.write([entry({ namespace: n, timeNs: 1n })]);
+    (store as unknown as { writer: Worker }).writer.terminate();
+    for (let i = 0; i < 50 && (await store.health()).healthy; i++) await Bun.sleep(20);
+    expect(await store.health()).toMatchObject({ healthy: false, detail: "embedded store writer thread stopped" });
+    await expect(store.write([entry({ namespace: n, timeNs: 2n })])).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close();
   });
 
   test("retention deletes lines older than the period", async () => {
