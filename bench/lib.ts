@@ -1,0 +1,82 @@
+// Shared pieces of the benchmarks: the server under test as a child process, figures.
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "..");
+
+export interface Server {
+  url: string;
+  pid: number;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts the server with the given options on a free port; resolves once it listens. `binary`
+ * runs the compiled executable (what ships), `source` runs src/main.ts with bun.
+ */
+export async function startServer(args: string[], kind: "binary" | "source" = "source"): Promise<Server> {
+  const command = kind === "binary" ? [join(ROOT, "dist/kube-insight-logserver")] : ["bun", join(ROOT, "src/main.ts")];
+  const proc = Bun.spawn([...command, "--port", "0", "--bind-address", "127.0.0.1", ...args], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
+  let out = "";
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    out += decoder.decode(value);
+    const line = out.split("\n").find((l) => l.includes('"msg":"listening"'));
+    if (line) {
+      // Keep draining stdout (warnings) so that the server never blocks on a full pipe.
+      (async () => {
+        for (;;) if ((await reader.read()).done) return;
+      })();
+      return {
+        url: (JSON.parse(line) as { url: string }).url.replace(/\/$/, ""),
+        pid: proc.pid,
+        stop: async () => {
+          proc.kill("SIGTERM");
+          await proc.exited;
+        },
+      };
+    }
+  }
+  proc.kill();
+  throw new Error(`the server did not start:\n${out}`);
+}
+
+/** Resident memory of a process (kB figures of /proc/<pid>/status), in bytes. */
+export function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function summarize(samples: number[]): { p50: number; p99: number; n: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(s, 50), p99: percentile(s, 99), n: s.length };
+}
+
+export const MB = 1024 * 1024;
+
+export function fmt(n: number, digits = 0): string {
+  if (!Number.isFinite(n)) return "-";
+  return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** A plain-text table. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
