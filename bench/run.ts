@@ -25,6 +25,11 @@ import {
   type WorkloadShape,
 } from "./ceiling.ts";
 import { fmt, MB, memoryOf, ROOT, startServer, summarize, table, type Server } from "./lib.ts";
+import { normalise } from "../src/ingest/fluentbit.ts";
+import { decodeRecords } from "../src/ingest/formats.ts";
+import { CassandraStore } from "../src/store/cassandra.ts";
+import { EmbeddedStore } from "../src/store/sqlite.ts";
+import type { LogStore } from "../src/store/store.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -234,6 +239,43 @@ interface StoreFigures {
   ingestGzip: IngestFigures;
   queries: Record<string, QueryFigures>;
   ceiling: { writeLinesPerSecond: number; writeConfig: string; serviceShareOfCeiling: number };
+  /** The service's own ingest path without HTTP or a load generator: decode, normalise, store. */
+  inProcess: { linesPerSecond: number; shareOfCeiling: number };
+}
+
+/**
+ * The ingest path of the service, in this process: the same bodies decoded, normalised and
+ * written through a store of the same kind, 4 at a time, with no HTTP and no load generator on
+ * the two cores. Tells the cost of the service's code from the cost of the machine sharing.
+ */
+async function ingestInProcess(open: () => Promise<LogStore>): Promise<number> {
+  const containers = makeContainers("bench-inproc", SHAPE.containers, SHAPE.pods, SHAPE.namespaces);
+  const bodies: Uint8Array[] = [];
+  for (let k = 0; k < 200; k++) {
+    const i = k % containers.length;
+    bodies.push(
+      new JsonBatchFactory(containers[i]!, i, SHAPE.batch, "json").make(
+        START_MS,
+        Math.floor(k / containers.length) * SHAPE.batch,
+      ),
+    );
+  }
+  const store = await open();
+  try {
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < bodies.length) {
+          const decoded = decodeRecords(bodies[next++]!, "application/json");
+          await store.write(normalise(decoded, { dateKey: "date", maxLineSize: 1024 * 1024 }).entries);
+        }
+      }),
+    );
+    return (bodies.length * SHAPE.batch) / ((performance.now() - t0) / 1000);
+  } finally {
+    await store.close();
+  }
 }
 
 async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures> {
@@ -347,6 +389,25 @@ async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures
       }
       writeCeiling = best;
     }
+    console.log("in-process: the service's ingest path without HTTP");
+    const inProcessRate = await ingestInProcess(
+      store === "embedded"
+        ? async () => new EmbeddedStore({ dataDir: join(dataDir, "inprocess") })
+        : () =>
+            CassandraStore.connect({
+              nodes: [CASSANDRA.host],
+              port: CASSANDRA.port,
+              keyspace: `${keyspace}_inprocess`,
+              replicationStrategy: "SimpleStrategy",
+              replicationFactors: { cluster: 1 },
+              localDatacenter: "datacenter1",
+              consistency: "LOCAL_QUORUM",
+              writeConcurrency: 64,
+              writeBufferSize: 100_000,
+              retentionSeconds: 0,
+            }),
+    );
+    console.log(`  ${fmt(inProcessRate)} lines/s`);
     const q10 = queries["10k lines"]!;
     q10.directP50Ms = direct.p50;
     q10.ratioToDirect = q10.p50Ms / direct.p50;
@@ -357,6 +418,7 @@ async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures
       ingestGzip: strip(gz),
       queries,
       ceiling: { writeLinesPerSecond: ceilingRate, writeConfig, serviceShareOfCeiling: json.linesPerSecond / ceilingRate },
+      inProcess: { linesPerSecond: inProcessRate, shareOfCeiling: inProcessRate / ceilingRate },
     };
   } finally {
     await server.stop();
@@ -386,22 +448,36 @@ async function dropKeyspaces(prefix: string): Promise<void> {
 
 function report(all: StoreFigures[]): string {
   const ingestRows = all.flatMap((f) =>
-    (["json", "gzip"] as const).map((kind) => {
-      const i = kind === "json" ? f.ingestJson : f.ingestGzip;
-      return [
-        `${f.store} ${kind}`,
-        fmt(i.linesPerSecond),
-        fmt(i.mbPerSecond, 1),
-        fmt(i.latencyMs.p50, 1),
-        fmt(i.latencyMs.p99, 1),
-        fmt(i.peakRssMb),
-        kind === "json" ? fmt(f.ceiling.writeLinesPerSecond) : "",
-        kind === "json"
-          ? `${fmt(f.ceiling.serviceShareOfCeiling * 100)}%`
-          : `${fmt((i.linesPerSecond / f.ceiling.writeLinesPerSecond) * 100)}%`,
-        i.verified && i.failedRequests === 0 ? "yes" : "NO",
-      ];
-    }),
+    (["json", "gzip"] as const)
+      .map((kind) => {
+        const i = kind === "json" ? f.ingestJson : f.ingestGzip;
+        return [
+          `${f.store} ${kind}`,
+          fmt(i.linesPerSecond),
+          fmt(i.mbPerSecond, 1),
+          fmt(i.latencyMs.p50, 1),
+          fmt(i.latencyMs.p99, 1),
+          fmt(i.peakRssMb),
+          kind === "json" ? fmt(f.ceiling.writeLinesPerSecond) : "",
+          kind === "json"
+            ? `${fmt(f.ceiling.serviceShareOfCeiling * 100)}%`
+            : `${fmt((i.linesPerSecond / f.ceiling.writeLinesPerSecond) * 100)}%`,
+          i.verified && i.failedRequests === 0 ? "yes" : "NO",
+        ];
+      })
+      .concat([
+        [
+          `${f.store} in-process`,
+          fmt(f.inProcess.linesPerSecond),
+          "",
+          "",
+          "",
+          "",
+          "",
+          `${fmt(f.inProcess.shareOfCeiling * 100)}%`,
+          "",
+        ],
+      ]),
   );
   const queryRows = all.flatMap((f) =>
     Object.entries(f.queries).map(([name, q]) => [
@@ -423,6 +499,7 @@ function report(all: StoreFigures[]): string {
     table(["query", "rows", "p50 ms", "p99 ms", "rows/s", "direct p50 ms", "vs direct"], queryRows),
     "",
     ...all.map((f) => `${f.store} ceiling: ${f.ceiling.writeConfig}`),
+    "in-process: the service's decode + normalise + store path in the bench process, no HTTP, no load generator",
   ].join("\n");
 }
 

@@ -60,11 +60,19 @@ function param(name: string, required: boolean, description: string) {
   return { name, in: "query" as const, required, description, schema: { type: "string" as const } };
 }
 
+/** Characters a JSON string cannot hold as they are (and surrogates, left to JSON.stringify). */
+const NEEDS_ESCAPING = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A JSON string literal; most log lines need no escaping, and testing is cheaper than escaping. */
+function jsonString(s: string): string {
+  return NEEDS_ESCAPING.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
 function renderRows(rows: LogRow[]): string {
   let out = "";
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
-    out += `${i === 0 ? "" : ","}{"time":"${formatRfc3339Nano(r.timeNs)}","log":${JSON.stringify(r.log)},"stream":${JSON.stringify(r.stream)}}`;
+    out += `${i === 0 ? "" : ","}{"time":"${formatRfc3339Nano(r.timeNs)}","log":${jsonString(r.log)},"stream":${jsonString(r.stream)}}`;
   }
   return out;
 }

@@ -55,76 +55,75 @@ export interface WriteRouteOptions extends IngestOptions {
 export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRouteOptions) {
   const guard = options.guard;
   const gc = new GcPacer();
-  return new Elysia({ name: "routes.write" })
-    .get(
-      "/write",
-      async ({ request }) => {
-        if (guard && options.guardHealth) {
-          const denied = guard(request);
-          if (denied) return denied;
-        }
-        const status = await store.health().catch((e: Error) => ({ healthy: false, detail: e.message }));
-        return json(status, status.healthy ? 200 : 503);
-      },
-      {
-        detail: {
-          summary: "Health probe",
-          description: "200 with healthy: true when the store takes writes and queries; 503 with a detail otherwise.",
-          tags: ["ingest"],
-        },
-        response: { 200: HealthStatus, 503: HealthStatus },
-      },
-    )
-    .post(
-      "/write",
-      async ({ request }) => {
-        if (guard) {
-          const denied = guard(request);
-          if (denied) return denied;
-        }
-        let decoded;
-        try {
-          decoded = await decodeWriteRequest(request, options);
-        } catch (error) {
-          if (error instanceof IngestError) {
-            log.warn("write refused", { status: error.status, message: error.message, detail: error.detail });
-            return errorResponse(error.status, error.message, error.detail);
+  const ingest = async (request: Request): Promise<Response> => {
+    if (guard) {
+      const denied = guard(request);
+      if (denied) return denied;
+    }
+    let decoded;
+    try {
+      decoded = await decodeWriteRequest(request, options);
+    } catch (error) {
+      if (error instanceof IngestError) {
+        log.warn("write refused", { status: error.status, message: error.message, detail: error.detail });
+        return errorResponse(error.status, error.message, error.detail);
+      }
+      throw error;
+    }
+    gc.note(decoded.decodedBytes);
+    const encoding = request.headers.get("content-encoding") || "identity";
+    metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
+    metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);
+
+    const started = performance.now();
+    try {
+      await store.write(decoded.entries);
+    } catch (error) {
+      const result = error instanceof StoreUnavailableError ? "unavailable" : error instanceof StoreBusyError ? "busy" : "error";
+      metrics.storeWriteDuration.observe({ store: store.kind, result }, (performance.now() - started) / 1000);
+      log.error("store write failed", { records: decoded.entries.length, error });
+      return storeErrorResponse(error, "store entries");
+    }
+    metrics.storeWriteDuration.observe({ store: store.kind, result: "ok" }, (performance.now() - started) / 1000);
+    metrics.recordsAccepted.inc({ format: decoded.format }, decoded.entries.length);
+
+    const rejections = decoded.rejections;
+    if (rejections.length === 0) return json({ accepted: decoded.entries.length, rejected: 0 });
+    for (const r of rejections) metrics.recordsRejected.inc({ reason: r.reason });
+    log.warn("records rejected", {
+      accepted: decoded.entries.length,
+      rejected: rejections.length,
+      first: rejections.slice(0, 3),
+    });
+    return json({
+      accepted: decoded.entries.length,
+      rejected: rejections.length,
+      errors: rejections.slice(0, MAX_LISTED_ERRORS),
+    });
+  };
+
+  return (
+    new Elysia({ name: "routes.write" })
+      .get(
+        "/write",
+        async ({ request }) => {
+          if (guard && options.guardHealth) {
+            const denied = guard(request);
+            if (denied) return denied;
           }
-          throw error;
-        }
-        gc.note(decoded.decodedBytes);
-        const encoding = request.headers.get("content-encoding") || "identity";
-        metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
-        metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);
-
-        const started = performance.now();
-        try {
-          await store.write(decoded.entries);
-        } catch (error) {
-          const result =
-            error instanceof StoreUnavailableError ? "unavailable" : error instanceof StoreBusyError ? "busy" : "error";
-          metrics.storeWriteDuration.observe({ store: store.kind, result }, (performance.now() - started) / 1000);
-          log.error("store write failed", { records: decoded.entries.length, error });
-          return storeErrorResponse(error, "store entries");
-        }
-        metrics.storeWriteDuration.observe({ store: store.kind, result: "ok" }, (performance.now() - started) / 1000);
-        metrics.recordsAccepted.inc({ format: decoded.format }, decoded.entries.length);
-
-        const rejections = decoded.rejections;
-        if (rejections.length === 0) return json({ accepted: decoded.entries.length, rejected: 0 });
-        for (const r of rejections) metrics.recordsRejected.inc({ reason: r.reason });
-        log.warn("records rejected", {
-          accepted: decoded.entries.length,
-          rejected: rejections.length,
-          first: rejections.slice(0, 3),
-        });
-        return json({
-          accepted: decoded.entries.length,
-          rejected: rejections.length,
-          errors: rejections.slice(0, MAX_LISTED_ERRORS),
-        });
-      },
-      {
+          const status = await store.health().catch((e: Error) => ({ healthy: false, detail: e.message }));
+          return json(status, status.healthy ? 200 : 503);
+        },
+        {
+          detail: {
+            summary: "Health probe",
+            description: "200 with healthy: true when the store takes writes and queries; 503 with a detail otherwise.",
+            tags: ["ingest"],
+          },
+          response: { 200: HealthStatus, 503: HealthStatus },
+        },
+      )
+      .post("/write", ({ request }) => ingest(request), {
         parse: "none",
         detail: {
           summary: "Ingest a batch of Fluent Bit records",
@@ -153,6 +152,21 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
           415: ErrorBody,
           503: ErrorBody,
         },
-      },
-    );
+      })
+      // Fluent Bit's http output posts to "/" unless URI is set, and drops a batch answered 404:
+      // accept it there too rather than lose logs to a missing line of configuration.
+      .post("/", ({ request }) => ingest(request), {
+        parse: "none",
+        detail: { summary: "Alias of POST /write (Fluent Bit's default URI)", tags: ["ingest"] },
+        response: {
+          200: WriteResult,
+          400: ErrorBody,
+          401: ErrorBody,
+          408: ErrorBody,
+          413: ErrorBody,
+          415: ErrorBody,
+          503: ErrorBody,
+        },
+      })
+  );
 }

@@ -70,7 +70,7 @@ describe("OpenAPI docs", () => {
       >;
     };
     expect(spec.openapi).toStartWith("3.");
-    expect(Object.keys(spec.paths).sort()).toEqual(["/metrics", "/query", "/write"]);
+    expect(Object.keys(spec.paths).sort()).toEqual(["/", "/metrics", "/query", "/write"]);
     const query = spec.paths["/query"]!.get!;
     expect(query.parameters!.map((p) => [p.name, p.required])).toEqual([
       ["namespace", true],

@@ -17,6 +17,8 @@ const CAPTURES = ["http-json", "http-json_lines", "http-json-gzip", "http-json-s
 
 interface Capture {
   name: string;
+  /** The request line's path: Fluent Bit's default URI is "/". */
+  path: string;
   headers: Record<string, string>;
   body: Uint8Array;
   records: number;
@@ -36,6 +38,7 @@ function loadCaptures(folder: string): Capture[] {
     .map((file) => {
       const headers: Record<string, string> = {};
       const raw = readFileSync(join(dir, file.replace("body", "headers").replace(".bin", ".txt")), "utf8");
+      const path = raw.split(" ")[1]!;
       for (const line of raw.split(/\r?\n/).slice(1)) {
         const i = line.indexOf(":");
         if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
@@ -45,6 +48,7 @@ function loadCaptures(folder: string): Capture[] {
       delete headers.connection;
       return {
         name: `${folder}/${file}`,
+        path,
         headers,
         body: new Uint8Array(readFileSync(join(dir, file))),
         records: counts.get(file) ?? -1,
@@ -131,7 +135,7 @@ for (const s of storesUnderTest("fixtures")) {
         const captures = loadCaptures(folder);
         const expected: Expected[] = [];
         for (const c of captures) {
-          const res = await fetch(`${server.url}/write`, { method: "POST", headers: c.headers, body: c.body });
+          const res = await fetch(`${server.url}${c.path}`, { method: "POST", headers: c.headers, body: c.body });
           expect(res.status).toBe(200);
           expect(await res.json()).toEqual({ accepted: c.records, rejected: 0 });
           const e = expectedOf(c);
