@@ -105,10 +105,14 @@ describe("GET /query results", () => {
     const n = unique();
     const pool = ['"', "\\", "\n", "\t", "\u0000", "\u001f", "\u007f", "\u2028", "é", "日本", "🚀", "a", " ", "{", "}", "/", "<"];
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    const texts = Array.from({ length: 300 }, () => Array.from({ length: Math.floor(random() * 12) }, () => pool[Math.floor(random() * pool.length)]).join(""));
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const texts = Array.from({ length: 300 }, () =>
+      Array.from({ length: Math.floor(random() * 12) }, () => pool[Math.floor(random() * pool.length)]).join(""),
+    );
     texts.push("plain ascii with nothing to escape");
-    await write(texts.map((log, i) => fbRecord({ namespace: n, log, time: new Date(Date.UTC(2018, 4, 3, 12) + i).toISOString() })));
+    await write(
+      texts.map((log, i) => fbRecord({ namespace: n, log, time: new Date(Date.UTC(2018, 4, 3, 12) + i).toISOString() })),
+    );
     const rows = await query({ namespace: n, start: "2018-05-03T00:00:00Z", end: "2018-05-04T00:00:00Z" });
     expect(rows.map((r) => r.log)).toEqual(texts);
   });

@@ -32,7 +32,9 @@ describe("POST /write", () => {
 
   test("POST / does the same, for Fluent Bit's default URI", async () => {
     const n = unique();
-    const res = await app.handle(post(JSON.stringify([fbRecord({ namespace: n, log: "at the root", time: "2018-05-03T12:00:00Z" })]), undefined, "/"));
+    const res = await app.handle(
+      post(JSON.stringify([fbRecord({ namespace: n, log: "at the root", time: "2018-05-03T12:00:00Z" })]), undefined, "/"),
+    );
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ accepted: 1, rejected: 0 });
     expect((await rows(n)).map((r) => r.log)).toEqual(["at the root"]);

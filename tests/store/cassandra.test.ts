@@ -225,10 +225,18 @@ describe("cassandra store", () => {
     const n = unique();
     const start = ns("2024-08-08T08:00:00Z");
     // One line every 20 s for 20 minutes: 40 buckets, each with a line or none.
-    const lines = Array.from({ length: 60 }, (_, i) => entry({ namespace: n, timeNs: start + BigInt(i) * 20n * 1_000_000_000n, log: `t+${i * 20}s` }));
+    const lines = Array.from({ length: 60 }, (_, i) =>
+      entry({ namespace: n, timeNs: start + BigInt(i) * 20n * 1_000_000_000n, log: `t+${i * 20}s` }),
+    );
     await store.write(lines);
     const q = (from: number, to: number) =>
-      queryAll(store, { namespace: n, pod: "pod-a", container: "main", startNs: start + BigInt(from) * 1_000_000_000n, endNs: start + BigInt(to) * 1_000_000_000n });
+      queryAll(store, {
+        namespace: n,
+        pod: "pod-a",
+        container: "main",
+        startNs: start + BigInt(from) * 1_000_000_000n,
+        endNs: start + BigInt(to) * 1_000_000_000n,
+      });
     const short = await q(60, 180); // 3 minutes: 7 buckets
     const long = await q(0, 1200); // 20 minutes: 41 buckets
     expect(short.map((r) => r.log)).toEqual(lines.slice(3, 10).map((e) => e.log));
