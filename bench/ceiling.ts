@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { logLine, lineTimeNs, makeContainers, type Container } from "../scripts/insert.ts";
 import { BUCKET_SECONDS, schemaStatements } from "../src/store/cassandra.ts";
 import { SCHEMA } from "../src/store/sqlite.ts";
-import { lineIds, sourceKey, type LogEntry } from "../src/store/store.ts";
+import { lineIds, sourceKey, type LogEntry, type Query } from "../src/store/store.ts";
 import { summarize } from "./lib.ts";
 
 export interface WorkloadShape {
@@ -117,15 +117,8 @@ export function sqliteWriteCeiling(
 }
 
 /** bun:sqlite read of one container's window, the store's own query, from the server's database file. */
-export function sqliteReadCeiling(
-  dataDir: string,
-  namespace: string,
-  pod: string,
-  container: string,
-  startNs: bigint,
-  endNs: bigint,
-  runs: number,
-) {
+export function sqliteReadCeiling(dataDir: string, q: Query, runs: number) {
+  const { namespace, pod, container, startNs, endNs } = q;
   const db = new Database(join(dataDir, "logs.sqlite"), { readonly: true });
   const cid = (
     db.query("SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?").get(namespace, pod, container) as {
@@ -241,16 +234,8 @@ export async function cassandraWriteCeiling(
 }
 
 /** cassandra-driver read of one container's window: its partitions in parallel, all pages. */
-export async function cassandraReadCeiling(
-  target: CassandraTarget,
-  keyspace: string,
-  namespace: string,
-  pod: string,
-  container: string,
-  startNs: bigint,
-  endNs: bigint,
-  runs: number,
-) {
+export async function cassandraReadCeiling(target: CassandraTarget, keyspace: string, q: Query, runs: number) {
+  const { namespace, pod, container, startNs, endNs } = q;
   const c = client(target, keyspace);
   await c.connect();
   const select =

@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: the server under test as a child process, figures.
 import { readFileSync } from "node:fs";
+import { startServerProcess } from "../scripts/server-process.ts";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "..");
@@ -16,37 +17,17 @@ export interface Server {
  */
 export async function startServer(args: string[], kind: "binary" | "source" = "source"): Promise<Server> {
   const command = kind === "binary" ? [join(ROOT, "dist/kube-insight-logserver")] : ["bun", join(ROOT, "src/main.ts")];
-  const proc = Bun.spawn([...command, "--port", "0", "--bind-address", "127.0.0.1", ...args], {
+  const server = await startServerProcess([...command, "--port", "0", "--bind-address", "127.0.0.1", ...args], {
     cwd: ROOT,
-    stdout: "pipe",
     stderr: "inherit",
   });
-  const reader = proc.stdout.getReader();
-  const decoder = new TextDecoder();
-  let out = "";
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    out += decoder.decode(value);
-    const line = out.split("\n").find((l) => l.includes('"msg":"listening"'));
-    if (line) {
-      // Keep draining stdout (warnings) so that the server never blocks on a full pipe.
-      (async () => {
-        for (;;) if ((await reader.read()).done) return;
-      })();
-      return {
-        url: (JSON.parse(line) as { url: string }).url.replace(/\/$/, ""),
-        pid: proc.pid,
-        stop: async () => {
-          proc.kill("SIGTERM");
-          await proc.exited;
-        },
-      };
-    }
-  }
-  proc.kill();
-  throw new Error(`the server did not start:\n${out}`);
+  return {
+    url: server.url,
+    pid: server.proc.pid,
+    stop: async () => {
+      await server.stop();
+    },
+  };
 }
 
 /** Resident memory of a process (kB figures of /proc/<pid>/status), in bytes. */

@@ -27,7 +27,9 @@ import {
 import { fmt, MB, memoryOf, ROOT, startServer, summarize, table, type Server } from "./lib.ts";
 import { normalise } from "../src/ingest/fluentbit.ts";
 import { decodeRecords } from "../src/ingest/formats.ts";
+import { parseConfig } from "../src/config.ts";
 import { CassandraStore } from "../src/store/cassandra.ts";
+import { cassandraOptionsOf } from "../src/store/open.ts";
 import { EmbeddedStore } from "../src/store/sqlite.ts";
 import type { LogStore } from "../src/store/store.ts";
 
@@ -321,91 +323,61 @@ async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures
     queries["30 days, sparse"] = await queryWindow(server, SPARSE_CONTAINER, month.start, month.end, 90, QUERY_RUNS);
 
     console.log("ceiling: the same work straight through the store");
-    const { startNs: winStart, endNs: winEnd } = windowOf(10_000, 10_000);
+    const { startNs, endNs } = windowOf(10_000, 10_000);
+    const window10k = { ...QUERY_CONTAINER, startNs, endNs };
     let direct: { rows: number; p50: number };
     let writeCeiling: { lines: number; seconds: number };
     let writeConfig: string;
     if (store === "embedded") {
-      direct = sqliteReadCeiling(
-        dataDir,
-        QUERY_CONTAINER.namespace,
-        QUERY_CONTAINER.pod,
-        QUERY_CONTAINER.container,
-        winStart,
-        winEnd,
-        QUERY_RUNS,
-      );
+      direct = sqliteReadCeiling(dataDir, window10k, QUERY_RUNS);
       // The fastest of a few ways: per-row or 50-row statements, small or large transactions.
-      let best = { lines: 0, seconds: Infinity };
-      writeConfig = "";
-      for (const [perStatement, perTransaction] of [
-        [1, SHAPE.batch],
-        [50, SHAPE.batch],
-        [50, 20_000],
-      ] as const) {
-        const r = sqliteWriteCeiling(dataDir, SHAPE, Math.min(json.lines, 2_000_000), START_MS, perStatement, perTransaction);
-        console.log(
-          `  bun:sqlite: ${perStatement} rows per INSERT, ${perTransaction} per transaction: ${fmt(r.lines / r.seconds)} lines/s`,
-        );
-        if (r.lines / r.seconds > best.lines / best.seconds) {
-          best = r;
-          writeConfig = `prepared INSERT of ${perStatement} row(s), ${perTransaction} rows per transaction`;
-        }
-      }
-      writeCeiling = best;
-    } else {
-      direct = await cassandraReadCeiling(
-        CASSANDRA,
-        keyspace,
-        QUERY_CONTAINER.namespace,
-        QUERY_CONTAINER.pod,
-        QUERY_CONTAINER.container,
-        winStart,
-        winEnd,
-        QUERY_RUNS,
+      [writeCeiling, writeConfig] = await fastestOf(
+        [
+          [1, SHAPE.batch],
+          [50, SHAPE.batch],
+          [50, 20_000],
+        ] as const,
+        async ([perStatement, perTransaction]) =>
+          sqliteWriteCeiling(dataDir, SHAPE, Math.min(json.lines, 2_000_000), START_MS, perStatement, perTransaction),
+        ([perStatement, perTransaction]) =>
+          `bun:sqlite, prepared INSERT of ${perStatement} row(s), ${perTransaction} rows per transaction`,
       );
+    } else {
+      direct = await cassandraReadCeiling(CASSANDRA, keyspace, window10k, QUERY_RUNS);
       // Tuned: the best of a few batch sizes and concurrencies.
-      let best = { lines: 0, seconds: Infinity };
-      writeConfig = "";
-      for (const [concurrency, rows] of [
-        [32, 100],
-        [64, 50],
-        [128, 25],
-      ] as const) {
-        const r = await cassandraWriteCeiling(
-          CASSANDRA,
-          `${keyspace}_ceiling_${concurrency}`,
-          SHAPE,
-          Math.min(json.lines, 200_000),
-          START_MS,
-          concurrency,
-          rows,
-        );
-        console.log(`  driver: ${concurrency} in flight, ${rows} rows per batch: ${fmt(r.lines / r.seconds)} lines/s`);
-        if (r.lines / r.seconds > best.lines / best.seconds) {
-          best = r;
-          writeConfig = `prepared INSERT, unlogged single-partition batches of ${rows}, ${concurrency} in flight`;
-        }
-      }
-      writeCeiling = best;
+      [writeCeiling, writeConfig] = await fastestOf(
+        [
+          [32, 100],
+          [64, 50],
+          [128, 25],
+        ] as const,
+        ([concurrency, rows]) =>
+          cassandraWriteCeiling(
+            CASSANDRA,
+            `${keyspace}_ceiling_${concurrency}`,
+            SHAPE,
+            Math.min(json.lines, 200_000),
+            START_MS,
+            concurrency,
+            rows,
+          ),
+        ([concurrency, rows]) =>
+          `cassandra-driver, prepared INSERT, unlogged single-partition batches of ${rows}, ${concurrency} in flight`,
+      );
     }
     console.log("in-process: the service's ingest path without HTTP");
     const inProcessRate = await ingestInProcess(
       store === "embedded"
         ? async () => new EmbeddedStore({ dataDir: join(dataDir, "inprocess") })
         : () =>
-            CassandraStore.connect({
-              nodes: [CASSANDRA.host],
-              port: CASSANDRA.port,
-              keyspace: `${keyspace}_inprocess`,
-              replicationStrategy: "SimpleStrategy",
-              replicationFactors: { cluster: 1 },
-              localDatacenter: "datacenter1",
-              consistency: "LOCAL_QUORUM",
-              writeConcurrency: 64,
-              writeBufferSize: 100_000,
-              retentionSeconds: 0,
-            }),
+            CassandraStore.connect(
+              cassandraOptionsOf(
+                parseConfig(
+                  ["--cassandra-keyspace", `${keyspace}_inprocess`, "--cassandra-port", String(CASSANDRA.port), CASSANDRA.host],
+                  {},
+                ).config,
+              ),
+            ),
     );
     console.log(`  ${fmt(inProcessRate)} lines/s`);
     const q10 = queries["10k lines"]!;
@@ -425,6 +397,21 @@ async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures
     rmSync(dataDir, { recursive: true, force: true });
     if (store === "cassandra") await dropKeyspaces(keyspace);
   }
+}
+
+/** Runs each configuration, prints its rate, and returns the fastest with its description. */
+async function fastestOf<C>(
+  configs: readonly C[],
+  run: (config: C) => Promise<{ lines: number; seconds: number }>,
+  describe: (config: C) => string,
+): Promise<[{ lines: number; seconds: number }, string]> {
+  let best: [{ lines: number; seconds: number }, string] = [{ lines: 0, seconds: Infinity }, ""];
+  for (const config of configs) {
+    const r = await run(config);
+    console.log(`  ${describe(config)}: ${fmt(r.lines / r.seconds)} lines/s`);
+    if (r.lines / r.seconds > best[0].lines / best[0].seconds) best = [r, describe(config)];
+  }
+  return best;
 }
 
 function strip(f: IngestFigures & { containers?: unknown; seqs?: unknown }): IngestFigures {

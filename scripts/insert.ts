@@ -191,8 +191,9 @@ export class JsonBatchFactory {
   }
 }
 
-function kubernetesJson(c: Container): string {
-  return JSON.stringify({
+/** The record's `kubernetes` map, as Fluent Bit's Kubernetes filter writes it. */
+function kubernetesOf(c: Container): Record<string, unknown> {
+  return {
     pod_name: c.pod,
     namespace_name: c.namespace,
     pod_id: c.podId,
@@ -200,7 +201,11 @@ function kubernetesJson(c: Container): string {
     host: c.host,
     container_name: c.container,
     docker_id: c.dockerId,
-  });
+  };
+}
+
+function kubernetesJson(c: Container): string {
+  return JSON.stringify(kubernetesOf(c));
 }
 
 export type Format = "json" | "json_lines" | "msgpack";
@@ -224,15 +229,7 @@ export function makeBatch(
   format: Format,
   gzip: boolean,
 ): Batch {
-  const kubernetes = {
-    pod_name: c.pod,
-    namespace_name: c.namespace,
-    pod_id: c.podId,
-    labels: c.labels,
-    host: c.host,
-    container_name: c.container,
-    docker_id: c.dockerId,
-  };
+  const kubernetes = kubernetesOf(c);
   let body: Uint8Array;
   let logBytes = 0;
   if (format === "msgpack") {

@@ -1,11 +1,14 @@
 // Every store, for suites that run end to end on each: the embedded store on a temporary
 // directory and the Cassandra store on the node at CASSANDRA_HOSTS (see tests/store/cassandra.test.ts).
+import { afterAll, beforeAll } from "bun:test";
 import cassandra from "cassandra-driver";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, type AppConfig } from "../src/app.ts";
-import { CassandraStore } from "../src/store/cassandra.ts";
+import { parseConfig } from "../src/config.ts";
+import { CassandraStore, type CassandraStoreOptions } from "../src/store/cassandra.ts";
+import { cassandraOptionsOf } from "../src/store/open.ts";
 import { EmbeddedStore } from "../src/store/sqlite.ts";
 import type { LogStore } from "../src/store/store.ts";
 
@@ -20,6 +23,17 @@ export interface StoreUnderTest {
 export function cassandraEndpoint(): { host: string; port: number } {
   const [host, port] = (process.env.CASSANDRA_HOSTS ?? "127.0.0.1:9042").split(",")[0]!.split(":");
   return { host: host!, port: Number(port ?? 9042) };
+}
+
+/** Options for a store on the test node: the service's defaults, with a given keyspace. */
+export function cassandraTestOptions(keyspace: string, over: Partial<CassandraStoreOptions> = {}): CassandraStoreOptions {
+  const { host, port } = cassandraEndpoint();
+  const config = parseConfig(
+    ["--store", "cassandra", "--cassandra-keyspace", keyspace, "--cassandra-port", String(port), host],
+    {},
+  ).config;
+  // Faster schema agreement in tests: the driver otherwise waits a second after each change.
+  return { ...cassandraOptionsOf(config), refreshSchemaDelay: 50, ...over };
 }
 
 export function storesUnderTest(suite: string): StoreUnderTest[] {
@@ -37,19 +51,7 @@ export function storesUnderTest(suite: string): StoreUnderTest[] {
       open: (tag = "main") => {
         const keyspace = `kils_test_${process.pid}_${suite}_${tag}`.replace(/[^A-Za-z0-9_]/g, "_");
         keyspaces.add(keyspace);
-        return CassandraStore.connect({
-          nodes: [host],
-          port,
-          keyspace,
-          replicationStrategy: "SimpleStrategy",
-          replicationFactors: { cluster: 1 },
-          localDatacenter: "datacenter1",
-          consistency: "LOCAL_QUORUM",
-          writeConcurrency: 16,
-          writeBufferSize: 100_000,
-          retentionSeconds: 0,
-          refreshSchemaDelay: 50,
-        });
+        return CassandraStore.connect(cassandraTestOptions(keyspace));
       },
       cleanup: async () => {
         const client = new cassandra.Client({
@@ -78,4 +80,34 @@ export function serve(store: LogStore, config: Partial<AppConfig> = {}): { url: 
     maxRequestBodySize: 256 * 1024 * 1024,
   });
   return { url: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
+}
+
+/**
+ * For a describe block: opens the store before its tests, serves it, and closes everything
+ * after. `server(config)` starts another server over the same store with its own configuration.
+ */
+export function servedStore(s: StoreUnderTest): { readonly url: string; server: (config?: Partial<AppConfig>) => string } {
+  let store: LogStore;
+  let url = "";
+  const servers: { stop: () => Promise<void> }[] = [];
+  const server = (config: Partial<AppConfig> = {}) => {
+    const srv = serve(store, config);
+    servers.push(srv);
+    return srv.url;
+  };
+  beforeAll(async () => {
+    store = await s.open();
+    url = server();
+  }, 60_000);
+  afterAll(async () => {
+    for (const srv of servers) await srv.stop();
+    await store.close();
+    await s.cleanup();
+  }, 60_000);
+  return {
+    get url() {
+      return url;
+    },
+    server,
+  };
 }

@@ -26,6 +26,16 @@ export const WriteResult = t.Object({
   ),
 });
 
+const writeResponses = {
+  200: WriteResult,
+  400: ErrorBody,
+  401: ErrorBody,
+  408: ErrorBody,
+  413: ErrorBody,
+  415: ErrorBody,
+  503: ErrorBody,
+};
+
 export const HealthStatus = t.Object({
   healthy: t.Boolean(),
   detail: t.String({ description: "Why the store is not usable; empty when healthy." }),
@@ -143,30 +153,14 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
             },
           },
         },
-        response: {
-          200: WriteResult,
-          400: ErrorBody,
-          401: ErrorBody,
-          408: ErrorBody,
-          413: ErrorBody,
-          415: ErrorBody,
-          503: ErrorBody,
-        },
+        response: writeResponses,
       })
       // Fluent Bit's http output posts to "/" unless URI is set, and drops a batch answered 404:
       // accept it there too rather than lose logs to a missing line of configuration.
       .post("/", ({ request }) => ingest(request), {
         parse: "none",
         detail: { summary: "Alias of POST /write (Fluent Bit's default URI)", tags: ["ingest"] },
-        response: {
-          200: WriteResult,
-          400: ErrorBody,
-          401: ErrorBody,
-          408: ErrorBody,
-          413: ErrorBody,
-          415: ErrorBody,
-          503: ErrorBody,
-        },
+        response: writeResponses,
       })
   );
 }

@@ -1,6 +1,7 @@
 // Opens the store the configuration asks for.
 import type { Config } from "../config.ts";
 import { EmbeddedStore } from "./sqlite.ts";
+import type { CassandraStoreOptions } from "./cassandra.ts";
 import type { LogStore } from "./store.ts";
 
 export async function openStore(config: Config): Promise<LogStore> {
@@ -8,7 +9,12 @@ export async function openStore(config: Config): Promise<LogStore> {
     return new EmbeddedStore({ dataDir: config.dataDir, retentionSeconds: config.retentionSeconds });
   }
   const { CassandraStore } = await import("./cassandra.ts");
-  return CassandraStore.connect({
+  return CassandraStore.connect(cassandraOptionsOf(config));
+}
+
+/** The Cassandra store's options from the configuration. */
+export function cassandraOptionsOf(config: Config): CassandraStoreOptions {
+  return {
     nodes: config.cassandraNodes,
     port: config.cassandraPort,
     keyspace: config.cassandraKeyspace,
@@ -24,5 +30,5 @@ export async function openStore(config: Config): Promise<LogStore> {
     writeConcurrency: config.cassandraWriteConcurrency,
     writeBufferSize: config.cassandraWriteBufferSize,
     retentionSeconds: config.retentionSeconds,
-  });
+  };
 }

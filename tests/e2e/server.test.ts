@@ -4,6 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { startServerProcess } from "../../scripts/server-process.ts";
 import { fbRecord, unique } from "../helpers.ts";
 
 const root = resolve(import.meta.dir, "../..");
@@ -18,44 +19,13 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-interface Running {
-  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
-  url: string;
-  output: () => string;
-}
-
-/** Starts the server on a free port and waits for its "listening" log line. */
-async function start(cmd: string[], env: Record<string, string> = {}, cwd = root): Promise<Running> {
-  const proc = Bun.spawn(cmd, {
+/** Starts the server with a minimal environment and waits for it to listen. */
+function start(cmd: string[], env: Record<string, string> = {}, cwd = root) {
+  return startServerProcess(cmd, {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
+    timeoutMs: 20_000,
   });
-  let out = "";
-  const reader = proc.stdout.getReader();
-  const decoder = new TextDecoder();
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    out += decoder.decode(value);
-    const line = out.split("\n").find((l) => l.includes('"msg":"listening"'));
-    if (line) {
-      // Keep draining stdout in the background so the child never blocks on a full pipe.
-      (async () => {
-        for (;;) {
-          const r = await reader.read();
-          if (r.done) return;
-          out += decoder.decode(r.value);
-        }
-      })();
-      return { proc, url: (JSON.parse(line) as { url: string }).url.replace(/\/$/, ""), output: () => out };
-    }
-  }
-  proc.kill();
-  throw new Error(`server did not start:\n${out}\n${await new Response(proc.stderr).text()}`);
 }
 
 async function roundTrip(url: string): Promise<void> {

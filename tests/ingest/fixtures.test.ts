@@ -2,7 +2,7 @@
 // real server on each store, and must come back through /query exactly: record count, line
 // bytes, stream and timestamps to the nanosecond. Expected values are derived here from the
 // captured bytes, independently of the server's decoders.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { unpackMultiple } from "msgpackr";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";

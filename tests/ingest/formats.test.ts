@@ -1,14 +1,11 @@
 // Our own vectors for every Fluent Bit http-output format, date format and encoding, the body
 // caps and the optional credentials, end to end through a real server on each store.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { pack } from "msgpackr";
+import { describe, expect, test } from "bun:test";
 import * as zlib from "node:zlib";
 // @ts-ignore: no type declarations
 import SnappyJS from "snappyjs";
-import type { AppConfig } from "../../src/app.ts";
-import type { LogStore } from "../../src/store/store.ts";
 import { fbRecord, unique } from "../helpers.ts";
-import { serve, storesUnderTest } from "../stores.ts";
+import { servedStore, storesUnderTest } from "../stores.ts";
 import { concat, eventTime, msgpackEntry, msgpackLegacyEntry, readBack, write } from "./vectors.ts";
 
 const TIME = "2026-05-03T12:04:57.094408152Z";
@@ -22,24 +19,8 @@ const T_SECONDS = 1777809897;
 
 for (const s of storesUnderTest("formats")) {
   describe(`ingest on the ${s.name} store`, () => {
-    let store: LogStore;
-    const servers: { stop: () => Promise<void> }[] = [];
-    /** A server over the shared store, with its own configuration. */
-    const server = (config: Partial<AppConfig> = {}) => {
-      const srv = serve(store, config);
-      servers.push(srv);
-      return srv.url;
-    };
-    let url: string;
-    beforeAll(async () => {
-      store = await s.open();
-      url = server();
-    }, 60_000);
-    afterAll(async () => {
-      for (const srv of servers) await srv.stop();
-      await store.close();
-      await s.cleanup();
-    }, 60_000);
+    const served = servedStore(s);
+    const server = served.server;
 
     describe("formats", () => {
       test("json_lines (application/x-ndjson), LF or CRLF, last line with or without newline", async () => {
@@ -48,9 +29,9 @@ for (const s of storesUnderTest("formats")) {
           JSON.stringify(fbRecord({ namespace: n, log, time: `2026-05-03T12:00:0${i}Z` })),
         );
         const body = `${lines[0]}\n${lines[1]}\r\n${lines[2]}`;
-        const res = await write(url, body, { "content-type": "application/x-ndjson" });
+        const res = await write(served.url, body, { "content-type": "application/x-ndjson" });
         expect(res).toMatchObject({ status: 200, json: { accepted: 3, rejected: 0 } });
-        expect((await readBack(url, n)).map((r) => r.log)).toEqual(["a", "b", "c"]);
+        expect((await readBack(served.url, n)).map((r) => r.log)).toEqual(["a", "b", "c"]);
       });
 
       test("json_stream: objects back to back with no separator, sent as application/json", async () => {
@@ -58,11 +39,11 @@ for (const s of storesUnderTest("formats")) {
         const objects = ["x", "y", "z"].map((log, i) =>
           JSON.stringify(fbRecord({ namespace: n, log: `${log} {braces} "quotes" \\`, time: `2026-05-03T12:00:0${i}Z` })),
         );
-        const res = await write(url, objects.join(""));
+        const res = await write(served.url, objects.join(""));
         expect(res).toMatchObject({ status: 200, json: { accepted: 3, rejected: 0 } });
-        const res2 = await write(url, ` ${objects[0]}\n\t${objects[1]}  `);
+        const res2 = await write(served.url, ` ${objects[0]}\n\t${objects[1]}  `);
         expect(res2).toMatchObject({ status: 200, json: { accepted: 2, rejected: 0 } });
-        expect((await readBack(url, n)).map((r) => r.log)).toEqual([
+        expect((await readBack(served.url, n)).map((r) => r.log)).toEqual([
           'x {braces} "quotes" \\',
           'y {braces} "quotes" \\',
           'z {braces} "quotes" \\',
@@ -72,11 +53,11 @@ for (const s of storesUnderTest("formats")) {
       test("json_stream: a broken object costs only itself", async () => {
         const n = unique();
         const good = (log: string, i: number) => JSON.stringify(fbRecord({ namespace: n, log, time: `2026-05-03T12:00:0${i}Z` }));
-        const res = await write(url, `${good("one", 1)}\n{"log": "broken\n${good("two", 2)}`);
+        const res = await write(served.url, `${good("one", 1)}\n{"log": "broken\n${good("two", 2)}`);
         expect(res.status).toBe(200);
         expect(res.json).toMatchObject({ accepted: 2, rejected: 1 });
         expect((res.json.errors as { reason: string }[])[0]!.reason).toBe("unreadable");
-        expect((await readBack(url, n)).map((r) => r.log)).toEqual(["one", "two"]);
+        expect((await readBack(served.url, n)).map((r) => r.log)).toEqual(["one", "two"]);
       });
 
       test("msgpack: [[EventTime, {metadata}], record] keeps the EventTime's nanoseconds", async () => {
@@ -87,9 +68,9 @@ for (const s of storesUnderTest("formats")) {
             otlp: { x: 1 },
           }),
         );
-        const res = await write(url, body, { "content-type": "application/msgpack" });
+        const res = await write(served.url, body, { "content-type": "application/msgpack" });
         expect(res).toMatchObject({ status: 200, json: { accepted: 2, rejected: 0 } });
-        expect(await readBack(url, n)).toEqual([
+        expect(await readBack(served.url, n)).toEqual([
           { time: "2026-05-03T12:04:57.094408152Z", log: "first", stream: "stdout" },
           { time: "2026-05-03T12:04:57.999999999Z", log: "second", stream: "stderr" },
         ]);
@@ -103,9 +84,9 @@ for (const s of storesUnderTest("formats")) {
           msgpackLegacyEntry(T_SECONDS + 0.25, rec("float")),
           msgpackLegacyEntry(eventTime(T_SECONDS + 1, 7), rec("eventtime")),
         );
-        const res = await write(url, body, { "content-type": "application/x-msgpack" });
+        const res = await write(served.url, body, { "content-type": "application/x-msgpack" });
         expect(res).toMatchObject({ status: 200, json: { accepted: 3, rejected: 0 } });
-        expect((await readBack(url, n)).map((r) => [r.log, r.time])).toEqual([
+        expect((await readBack(served.url, n)).map((r) => [r.log, r.time])).toEqual([
           ["integer", "2026-05-03T12:04:57Z"],
           ["float", "2026-05-03T12:04:57.25Z"],
           ["eventtime", "2026-05-03T12:04:58.000000007Z"],
@@ -115,17 +96,17 @@ for (const s of storesUnderTest("formats")) {
       test("msgpack: the record's time refines an event time of lower precision; without Content-Type the body is sniffed", async () => {
         const n = unique();
         const body = concat(msgpackLegacyEntry(T_SECONDS, fbRecord({ namespace: n, log: "refined", time: TIME })));
-        const res = await write(url, body, {});
+        const res = await write(served.url, body, {});
         expect(res).toMatchObject({ status: 200, json: { accepted: 1 } });
-        expect((await readBack(url, n))[0]!.time).toBe(TIME);
+        expect((await readBack(served.url, n))[0]!.time).toBe(TIME);
       });
 
       test("msgpack: a log sent as binary is read as UTF-8", async () => {
         const n = unique();
         const record = { ...fbRecord({ namespace: n }), log: new TextEncoder().encode("bytes: é ✓") };
-        const res = await write(url, msgpackEntry(T_SECONDS, 5, record), { "content-type": "application/msgpack" });
+        const res = await write(served.url, msgpackEntry(T_SECONDS, 5, record), { "content-type": "application/msgpack" });
         expect(res).toMatchObject({ status: 200, json: { accepted: 1 } });
-        expect((await readBack(url, n))[0]!.log).toBe("bytes: é ✓");
+        expect((await readBack(served.url, n))[0]!.log).toBe("bytes: é ✓");
       });
     });
 
@@ -148,16 +129,16 @@ for (const s of storesUnderTest("formats")) {
       for (const [name, date, time, expected] of cases) {
         test(name, async () => {
           const n = unique();
-          const res = await write(url, JSON.stringify([fbRecord({ namespace: n, date, time })]));
+          const res = await write(served.url, JSON.stringify([fbRecord({ namespace: n, date, time })]));
           expect(res).toMatchObject({ status: 200, json: { accepted: 1, rejected: 0 } });
-          expect((await readBack(url, n))[0]!.time).toBe(expected);
+          expect((await readBack(served.url, n))[0]!.time).toBe(expected);
         });
       }
 
       test("no date key: the record's time is used", async () => {
         const n = unique();
-        await write(url, JSON.stringify([fbRecord({ namespace: n, time: "2026-05-03T12:04:57.000000001+02:00" })]));
-        expect((await readBack(url, n))[0]!.time).toBe("2026-05-03T10:04:57.000000001Z");
+        await write(served.url, JSON.stringify([fbRecord({ namespace: n, time: "2026-05-03T12:04:57.000000001+02:00" })]));
+        expect((await readBack(served.url, n))[0]!.time).toBe("2026-05-03T10:04:57.000000001Z");
       });
 
       test("a renamed date key (--date-key), and --date-key false", async () => {
@@ -165,13 +146,13 @@ for (const s of storesUnderTest("formats")) {
         const renamed = server({ dateKey: "@timestamp" });
         const rec = { ...fbRecord({ namespace: n, log: "renamed", time: TIME }), "@timestamp": 1777809999.5, date: 1 };
         expect((await write(renamed, JSON.stringify([rec]))).json).toMatchObject({ accepted: 1 });
-        expect((await readBack(url, n))[0]!.time).toBe("2026-05-03T12:06:39.5Z");
+        expect((await readBack(served.url, n))[0]!.time).toBe("2026-05-03T12:06:39.5Z");
         const none = server({ dateKey: "" });
         const m = unique();
         expect((await write(none, JSON.stringify([fbRecord({ namespace: m, date: 5, time: TIME })]))).json).toMatchObject({
           accepted: 1,
         });
-        expect((await readBack(url, m))[0]!.time).toBe(TIME);
+        expect((await readBack(served.url, m))[0]!.time).toBe(TIME);
       });
     });
 
@@ -192,12 +173,12 @@ for (const s of storesUnderTest("formats")) {
       for (const [encoding, encode] of encoders) {
         test(`Content-Encoding: ${encoding}`, async () => {
           const n = unique();
-          const res = await write(url, encode(json(n, `via ${encoding}`)), {
+          const res = await write(served.url, encode(json(n, `via ${encoding}`)), {
             "content-type": "application/json",
             "content-encoding": encoding,
           });
           expect(res).toMatchObject({ status: 200, json: { accepted: 1 } });
-          expect((await readBack(url, n))[0]!.log).toBe(`via ${encoding}`);
+          expect((await readBack(served.url, n))[0]!.log).toBe(`via ${encoding}`);
         });
       }
 
@@ -205,7 +186,7 @@ for (const s of storesUnderTest("formats")) {
         const n = unique();
         expect(
           (
-            await write(url, zlib.deflateRawSync(json(n, "raw")), {
+            await write(served.url, zlib.deflateRawSync(json(n, "raw")), {
               "content-type": "application/json",
               "content-encoding": "deflate",
             })
@@ -213,13 +194,14 @@ for (const s of storesUnderTest("formats")) {
         ).toBe(200);
         const mp = msgpackEntry(T_SECONDS, 1, untimed(fbRecord({ namespace: n, log: "mp" })));
         expect(
-          (await write(url, zlib.gzipSync(mp), { "content-type": "application/msgpack", "content-encoding": "gzip" })).status,
+          (await write(served.url, zlib.gzipSync(mp), { "content-type": "application/msgpack", "content-encoding": "gzip" }))
+            .status,
         ).toBe(200);
-        expect((await readBack(url, n)).map((r) => r.log).sort()).toEqual(["mp", "raw"]);
+        expect((await readBack(served.url, n)).map((r) => r.log).sort()).toEqual(["mp", "raw"]);
       });
 
       test("an unknown encoding is 415 naming it", async () => {
-        const res = await write(url, "xx", { "content-type": "application/json", "content-encoding": "lz4" });
+        const res = await write(served.url, "xx", { "content-type": "application/json", "content-encoding": "lz4" });
         expect(res.status).toBe(415);
         expect(res.json).toMatchObject({ message: "unsupported Content-Encoding: lz4" });
         expect(res.json.detail).toContain("gzip");
@@ -227,7 +209,7 @@ for (const s of storesUnderTest("formats")) {
 
       test("a body that is not what its encoding says is 400", async () => {
         for (const encoding of ["gzip", "zstd", "snappy", "deflate", "br"]) {
-          const res = await write(url, "this is not compressed at all", {
+          const res = await write(served.url, "this is not compressed at all", {
             "content-type": "application/json",
             "content-encoding": encoding,
           });
@@ -280,7 +262,7 @@ for (const s of storesUnderTest("formats")) {
 
       test("a snappy header that declares a huge size is refused before allocating", async () => {
         // varint 0xffffffff: 4 GiB declared, 6 bytes sent.
-        const res = await write(url, new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]), {
+        const res = await write(served.url, new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]), {
           "content-type": "application/json",
           "content-encoding": "snappy",
         });
@@ -294,7 +276,7 @@ for (const s of storesUnderTest("formats")) {
         const before = process.memoryUsage.rss();
         let peak = before;
         const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5);
-        const res = await write(url, bomb, { "content-type": "application/json", "content-encoding": "gzip" });
+        const res = await write(served.url, bomb, { "content-type": "application/json", "content-encoding": "gzip" });
         clearInterval(sampler);
         peak = Math.max(peak, process.memoryUsage.rss());
         expect(res.status).toBe(413);

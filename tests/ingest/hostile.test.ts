@@ -1,40 +1,23 @@
 // Malformed, oversized and hostile input, end to end through a real server on each store: every
 // request gets a clear answer ({message, detail} on 4xx), valid neighbours are kept, and the
 // server keeps serving.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { pack } from "msgpackr";
 import * as zlib from "node:zlib";
-import type { AppConfig } from "../../src/app.ts";
-import type { LogStore } from "../../src/store/store.ts";
 import { fbRecord, unique } from "../helpers.ts";
-import { serve, storesUnderTest } from "../stores.ts";
+import { servedStore, storesUnderTest } from "../stores.ts";
 import { concat, msgpackEntry, readBack, write } from "./vectors.ts";
 
 const TIME = "2026-05-03T12:04:57.094408152Z";
 
 for (const s of storesUnderTest("hostile")) {
   describe(`hostile input on the ${s.name} store`, () => {
-    let store: LogStore;
-    let url: string;
-    const servers: { stop: () => Promise<void> }[] = [];
-    const server = (config: Partial<AppConfig> = {}) => {
-      const srv = serve(store, config);
-      servers.push(srv);
-      return srv.url;
-    };
-    beforeAll(async () => {
-      store = await s.open();
-      url = server();
-    }, 60_000);
-    afterAll(async () => {
-      for (const srv of servers) await srv.stop();
-      await store.close();
-      await s.cleanup();
-    }, 60_000);
+    const served = servedStore(s);
+    const server = served.server;
 
     /** After every hostile request the server must still answer. */
     async function stillServing() {
-      const res = await fetch(`${url}/write`);
+      const res = await fetch(`${served.url}/write`);
       expect(res.status).toBe(200);
     }
 
@@ -43,9 +26,9 @@ for (const s of storesUnderTest("hostile")) {
       const prefix = new TextEncoder().encode(`[${JSON.stringify(fbRecord({ namespace: n, log: "@@", time: TIME }))}]`);
       const at = prefix.indexOf(0x40); // the first '@'
       const body = concat(prefix.subarray(0, at), new Uint8Array([0xff, 0xc3, 0x28, 0xed, 0xa0, 0x80]), prefix.subarray(at + 2));
-      const res = await write(url, body);
+      const res = await write(served.url, body);
       expect(res).toMatchObject({ status: 200, json: { accepted: 1, rejected: 0 } });
-      const line = (await readBack(url, n))[0]!.log;
+      const line = (await readBack(served.url, n))[0]!.log;
       expect(line).toContain("\uFFFD");
       expect(line).toContain("(");
     });
@@ -59,28 +42,28 @@ for (const s of storesUnderTest("hostile")) {
         ${JSON.stringify(fbRecord({ namespace: n, date: 123456789012345678901234567890 }))},
         ${JSON.stringify({ ...fbRecord({ namespace: n }), time: "99999-01-01T00:00:00Z" })},
         ${JSON.stringify({ ...fbRecord({ namespace: n }), time: 12345 })}]`;
-      const res = await write(url, body);
+      const res = await write(served.url, body);
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ accepted: 1, rejected: 6 });
-      expect((await readBack(url, n)).map((r) => r.log)).toEqual(["ok"]);
+      expect((await readBack(served.url, n)).map((r) => r.log)).toEqual(["ok"]);
     });
 
     test("deep nesting: a 200,000-deep JSON body, a deep label and a deep msgpack body", async () => {
       const deepJson = "[".repeat(200_000) + "]".repeat(200_000);
-      const a = await write(url, deepJson);
+      const a = await write(served.url, deepJson);
       expect(a.status).toBe(200);
       expect(a.json).toMatchObject({ accepted: 0, rejected: 1 });
       const n = unique();
       const deepLabel = `[${JSON.stringify(fbRecord({ namespace: n, log: "neighbour", time: TIME }))},${JSON.stringify(fbRecord({ namespace: n, labels: { x: "__DEEP__" } })).replace('"__DEEP__"', "[".repeat(100_000) + "]".repeat(100_000))}]`;
-      const b = await write(url, deepLabel);
+      const b = await write(served.url, deepLabel);
       expect(b.status).toBe(200);
       expect(b.json).toMatchObject({ accepted: 1, rejected: 1 });
       const deepMsgpack = new Uint8Array(200_001).fill(0x91);
       deepMsgpack[200_000] = 0xc0;
-      const c = await write(url, deepMsgpack, { "content-type": "application/msgpack" });
+      const c = await write(served.url, deepMsgpack, { "content-type": "application/msgpack" });
       expect(c.status).toBe(400);
       expect(c.json).toMatchObject({ message: "failed to parse request" });
-      expect((await readBack(url, n)).map((r) => r.log)).toEqual(["neighbour"]);
+      expect((await readBack(served.url, n)).map((r) => r.log)).toEqual(["neighbour"]);
       await stillServing();
     });
 
@@ -99,7 +82,7 @@ for (const s of storesUnderTest("hostile")) {
           kubernetes: k8s({ labels: null, host: null, pod_id: null, docker_id: null }),
         },
       ];
-      const res = await write(url, JSON.stringify(records));
+      const res = await write(served.url, JSON.stringify(records));
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ accepted: 1, rejected: 5 });
       expect((res.json.errors as { reason: string }[]).map((e) => e.reason)).toEqual([
@@ -109,7 +92,7 @@ for (const s of storesUnderTest("hostile")) {
         "missing_log",
         "missing_timestamp",
       ]);
-      expect(await readBack(url, n)).toEqual([{ time: TIME, log: "kept", stream: "" }]);
+      expect(await readBack(served.url, n)).toEqual([{ time: TIME, log: "kept", stream: "" }]);
     });
 
     test("non-string labels, prototype-like keys and duplicate keys", async () => {
@@ -118,16 +101,16 @@ for (const s of storesUnderTest("hostile")) {
       const rec = JSON.stringify(fbRecord({ namespace: n, log: "first", time: TIME, labels }));
       const withProto = rec.replace('"__proto__x"', '"__proto__"');
       const duplicate = rec.replace('"log":"first"', '"log":"first","log":"second"');
-      const res = await write(url, `[${withProto},${duplicate}]`);
+      const res = await write(served.url, `[${withProto},${duplicate}]`);
       expect(res).toMatchObject({ status: 200, json: { accepted: 2, rejected: 0 } });
-      expect((await readBack(url, n)).map((r) => r.log)).toEqual(["first", "second"]);
+      expect((await readBack(served.url, n)).map((r) => r.log)).toEqual(["first", "second"]);
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     });
 
     test("names longer than Kubernetes allows are rejected records", async () => {
       const n = unique();
       const res = await write(
-        url,
+        served.url,
         JSON.stringify([fbRecord({ namespace: n, pod: "p".repeat(70_000) }), fbRecord({ namespace: n, log: "ok", time: TIME })]),
       );
       expect(res).toMatchObject({ status: 200, json: { accepted: 1, rejected: 1 } });
@@ -141,20 +124,20 @@ for (const s of storesUnderTest("hostile")) {
         fbRecord({ namespace: n, log: line, time: TIME }),
         fbRecord({ namespace: n, log: "small", time: "2026-05-03T12:05:00Z" }),
       ]);
-      const res = await write(url, body);
+      const res = await write(served.url, body);
       expect(res).toMatchObject({ status: 200, json: { accepted: 1, rejected: 1 } });
       expect((res.json.errors as { reason: string; detail: string }[])[0]).toMatchObject({ reason: "line_too_long" });
       const roomy = server({ maxLineSize: 12 * 1024 * 1024, maxBodySize: 32 * 1024 * 1024 });
       const big = await write(roomy, body);
       expect(big).toMatchObject({ status: 200, json: { accepted: 2, rejected: 0 } });
-      const rows = await readBack(url, n);
+      const rows = await readBack(served.url, n);
       expect(rows.map((r) => r.log.length)).toEqual([line.length, 5]);
       expect(rows[0]!.log === line).toBe(true);
     }, 60_000);
 
     test("an empty array, an empty body, whitespace", async () => {
       for (const body of ["[]", "", " \n\t "]) {
-        expect(await write(url, body)).toMatchObject({ status: 200, json: { accepted: 0, rejected: 0 } });
+        expect(await write(served.url, body)).toMatchObject({ status: 200, json: { accepted: 0, rejected: 0 } });
       }
     });
 
@@ -181,7 +164,7 @@ for (const s of storesUnderTest("hostile")) {
     test("truncated bodies: gzip cut short is 400; msgpack cut short keeps the whole entries before the cut", async () => {
       const n = unique();
       const gz = zlib.gzipSync(JSON.stringify([fbRecord({ namespace: n, time: TIME })]));
-      const a = await write(url, gz.subarray(0, gz.length - 10), {
+      const a = await write(served.url, gz.subarray(0, gz.length - 10), {
         "content-type": "application/json",
         "content-encoding": "gzip",
       });
@@ -191,11 +174,11 @@ for (const s of storesUnderTest("hostile")) {
         msgpackEntry(1777809897, 1, fbRecord({ namespace: n, log: "whole" })),
         msgpackEntry(1777809898, 2, fbRecord({ namespace: n, log: "cut" })),
       );
-      const b = await write(url, entries.subarray(0, entries.length - 20), { "content-type": "application/msgpack" });
+      const b = await write(served.url, entries.subarray(0, entries.length - 20), { "content-type": "application/msgpack" });
       expect(b.status).toBe(200);
       expect(b.json).toMatchObject({ accepted: 1, rejected: 1 });
       expect((b.json.errors as { reason: string }[])[0]!.reason).toBe("unreadable");
-      expect((await readBack(url, n)).map((r) => r.log)).toEqual(["whole"]);
+      expect((await readBack(served.url, n)).map((r) => r.log)).toEqual(["whole"]);
     });
 
     test("bodies that are not what they claim", async () => {
@@ -207,7 +190,7 @@ for (const s of storesUnderTest("hostile")) {
         ["{not json", { "content-type": "application/x-ndjson" }],
       ];
       for (const [body, headers] of cases) {
-        const res = await write(url, body, headers);
+        const res = await write(served.url, body, headers);
         expect([200, 400]).toContain(res.status);
         if (res.status === 400) {
           expect(typeof res.json.message).toBe("string");
@@ -237,7 +220,7 @@ for (const s of storesUnderTest("hostile")) {
         const encoding = encodings[Math.floor(random() * encodings.length)]!;
         if (type) headers["content-type"] = type;
         if (encoding) headers["content-encoding"] = encoding;
-        const res = await write(url, body, headers);
+        const res = await write(served.url, body, headers);
         expect(res.status).toBeLessThan(500);
         if (res.status >= 400) expect(Object.keys(res.json).sort()).toEqual(["detail", "message"]);
       }
@@ -250,9 +233,9 @@ for (const s of storesUnderTest("hostile")) {
       const records = Array.from({ length: 20_000 }, (_, i) =>
         fbRecord({ namespace: n, log: `r${i}`, time: new Date(base + i).toISOString() }),
       );
-      const res = await write(url, JSON.stringify(records));
+      const res = await write(served.url, JSON.stringify(records));
       expect(res).toMatchObject({ status: 200, json: { accepted: 20_000, rejected: 0 } });
-      const rows = await readBack(url, n);
+      const rows = await readBack(served.url, n);
       expect(rows.length).toBe(20_000);
       expect(rows[19_999]!.log).toBe("r19999");
     }, 60_000);

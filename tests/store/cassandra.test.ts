@@ -9,27 +9,14 @@ import { createApp } from "../../src/app.ts";
 import { BUCKET_SECONDS, CassandraStore, compactionWindowHours, type CassandraStoreOptions } from "../../src/store/cassandra.ts";
 import { StoreUnavailableError } from "../../src/store/store.ts";
 import { entry, fbRecord, get, ns, post, queryAll, queryUrl, unique } from "../helpers.ts";
+import { cassandraEndpoint, cassandraTestOptions } from "../stores.ts";
 import { storeContract } from "./contract.ts";
 
-const [host, portText] = (process.env.CASSANDRA_HOSTS ?? "127.0.0.1:9042").split(",")[0]!.split(":");
-const port = Number(portText ?? 9042);
+const { host, port } = cassandraEndpoint();
 const keyspace = `kils_test_${process.pid}`;
 
 function options(over: Partial<CassandraStoreOptions> = {}): CassandraStoreOptions {
-  return {
-    nodes: [host!],
-    port,
-    keyspace,
-    replicationStrategy: "SimpleStrategy",
-    replicationFactors: { cluster: 1 },
-    localDatacenter: "datacenter1",
-    consistency: "LOCAL_QUORUM",
-    writeConcurrency: 16,
-    writeBufferSize: 100_000,
-    retentionSeconds: 0,
-    refreshSchemaDelay: 50,
-    ...over,
-  };
+  return cassandraTestOptions(keyspace, over);
 }
 
 let cql: cassandra.Client;
@@ -69,6 +56,20 @@ afterAll(async () => {
 
 // Small pages, so that the contract's large result crosses page borders inside partitions.
 storeContract("cassandra (real node)", () => CassandraStore.connect(options({ fetchSize: 1000 })), { timeout: 60_000 });
+
+/** Start (epoch ms) of the data partition that holds a time. */
+function bucketStartMs(timeNs: bigint): bigint {
+  return (timeNs / (BigInt(BUCKET_SECONDS) * 1_000_000_000n)) * BigInt(BUCKET_SECONDS) * 1000n;
+}
+
+/** Rows of one data partition of pod-a/main in the test keyspace, counted by Cassandra. */
+async function rowsInPartition(namespace: string, bucket: bigint): Promise<number> {
+  const rs = await cql.execute(
+    `SELECT count(*) AS n FROM ${keyspace}.log_lines WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main' AND bucket = ?`,
+    [namespace, bucket],
+  );
+  return Number(rs.rows[0]!.n);
+}
 
 describe("cassandra store", () => {
   let store: CassandraStore;
@@ -161,11 +162,7 @@ describe("cassandra store", () => {
       entry({ namespace: n, timeNs: base, log: "same ns, same text" }),
       entry({ namespace: n, timeNs: base, log: "same ns, same text" }),
     ]);
-    const rs = await cql.execute(
-      `SELECT count(*) AS n FROM ${keyspace}.log_lines WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main' AND bucket = ?`,
-      [n, (base / (BigInt(BUCKET_SECONDS) * 1_000_000_000n)) * BigInt(BUCKET_SECONDS) * 1000n],
-    );
-    expect(Number(rs.rows[0]!.n)).toBe(12);
+    expect(await rowsInPartition(n, bucketStartMs(base))).toBe(12);
   }, 30_000);
 
   test("a resent batch leaves the row count unchanged", async () => {
@@ -176,11 +173,7 @@ describe("cassandra store", () => {
     );
     await store.write(batch);
     await store.write(batch);
-    const rs = await cql.execute(
-      `SELECT count(*) AS n FROM ${keyspace}.log_lines WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main' AND bucket = ?`,
-      [n, (base / (BigInt(BUCKET_SECONDS) * 1_000_000_000n)) * BigInt(BUCKET_SECONDS) * 1000n],
-    );
-    expect(Number(rs.rows[0]!.n)).toBe(500);
+    expect(await rowsInPartition(n, bucketStartMs(base))).toBe(500);
   }, 30_000);
 
   test("a chatty container is split into 30-second partitions, and a query crossing them is ordered", async () => {
@@ -201,15 +194,7 @@ describe("cassandra store", () => {
       [19904, "2024-06-30T23:59:30.000Z"],
       [19905, "2024-07-01T00:00:00.000Z"],
     ]);
-    const counts = await Promise.all(
-      buckets.rows.map(async (r) => {
-        const rs = await cql.execute(
-          `SELECT count(*) AS n FROM ${keyspace}.log_lines WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main' AND bucket = ?`,
-          [n, r.bucket],
-        );
-        return Number(rs.rows[0]!.n);
-      }),
-    );
+    const counts = await Promise.all(buckets.rows.map((r) => rowsInPartition(n, r.bucket as bigint)));
     expect(counts).toEqual([2000, 4000]);
     const rows = await queryAll(store, {
       namespace: n,
