@@ -252,8 +252,10 @@ interface StoreFigures {
  */
 async function ingestInProcess(open: () => Promise<LogStore>): Promise<number> {
   const containers = makeContainers("bench-inproc", SHAPE.containers, SHAPE.pods, SHAPE.namespaces);
+  // 500 distinct batches (~330 MB of bodies) built before the clock starts; the first 50 warm
+  // the code up and are not timed.
   const bodies: Uint8Array[] = [];
-  for (let k = 0; k < 200; k++) {
+  for (let k = 0; k < 500; k++) {
     const i = k % containers.length;
     bodies.push(
       new JsonBatchFactory(containers[i]!, i, SHAPE.batch, "json").make(
@@ -265,16 +267,20 @@ async function ingestInProcess(open: () => Promise<LogStore>): Promise<number> {
   const store = await open();
   try {
     let next = 0;
+    const run = async (until: number) => {
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < until) {
+            const decoded = decodeRecords(bodies[next++]!, "application/json");
+            await store.write(normalise(decoded, { dateKey: "date", maxLineSize: 1024 * 1024 }).entries);
+          }
+        }),
+      );
+    };
+    await run(50);
     const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < bodies.length) {
-          const decoded = decodeRecords(bodies[next++]!, "application/json");
-          await store.write(normalise(decoded, { dateKey: "date", maxLineSize: 1024 * 1024 }).entries);
-        }
-      }),
-    );
-    return (bodies.length * SHAPE.batch) / ((performance.now() - t0) / 1000);
+    await run(bodies.length);
+    return ((bodies.length - 50) * SHAPE.batch) / ((performance.now() - t0) / 1000);
   } finally {
     await store.close();
   }
