@@ -129,7 +129,7 @@ export class CassandraStore implements LogStore {
   private readonly writes: Semaphore;
   private readonly reads = new Semaphore(32);
   /** Index rows (buckets and days) known to be written; bounded, cleared when full. */
-  private readonly knownIndex = new Set<string>();
+  private readonly knownIndex = new Map<string, number>();
   private readonly statements: Statements;
   private queued = 0;
   private inFlight = new Set<Promise<unknown>>();
@@ -228,7 +228,14 @@ export class CassandraStore implements LogStore {
     const s = this.statements;
     const partitions = new Map<string, { rows: unknown[][]; bytes: number[]; key: Buffer[] }>();
     const index: { key: string; query: string; params: unknown[] }[] = [];
-    const indexed = (key: string) => this.knownIndex.has(key) || index.some((x) => x.key === key);
+    const now = Date.now();
+    // With a retention, index rows expire: one written more than a day ago is written again, so
+    // that a container logging for longer than the retention keeps its source row alive.
+    const known = (key: string) => {
+      const at = this.knownIndex.get(key);
+      return at !== undefined && (retention === 0 || now - at < DAY_SECONDS * 1000);
+    };
+    const indexed = (key: string) => known(key) || index.some((x) => x.key === key);
     // Index rows outlive the longest-lived line they point to.
     const indexTtl = retention > 0 ? [retention + DAY_SECONDS] : [];
     let last: { e: LogEntry; source: Buffer } | undefined;
@@ -243,7 +250,7 @@ export class CassandraStore implements LogStore {
         // Buffers through): most of a row's encoding cost otherwise.
         p = { rows: [], bytes: [], key: [utf8(e.namespace), utf8(e.pod), utf8(e.container), int64(bucket)] };
         partitions.set(pk, p);
-        if (!this.knownIndex.has(pk)) {
+        if (!known(pk)) {
           const day = dayOf(bucket);
           index.push({
             key: pk,
@@ -345,7 +352,7 @@ export class CassandraStore implements LogStore {
 
   private rememberIndex(key: string): void {
     if (this.knownIndex.size >= INDEX_CACHE_LIMIT) this.knownIndex.clear();
-    this.knownIndex.add(key);
+    this.knownIndex.set(key, Date.now());
   }
 
   async *query(query: Query): AsyncIterable<LogRow[]> {

@@ -154,6 +154,31 @@ describe("cassandra store", () => {
     expect(compactionWindowHours(week)).toBe(7);
   }, 60_000);
 
+  test("with a retention, a long-lived source row is written again before it expires", async () => {
+    const ks = `${keyspace}_refresh`;
+    const s = await CassandraStore.connect(options({ keyspace: ks, retentionSeconds: 7 * 86_400 }));
+    const n = unique();
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const sources = async () =>
+      (
+        await cql.execute(
+          `SELECT host FROM ${ks}.log_sources WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main'`,
+          [n],
+        )
+      ).rows.length;
+    await s.write([entry({ namespace: n, timeNs: nowNs, log: "day 0" })]);
+    expect(await sources()).toBe(1);
+    // As if the row had expired and the store had remembered writing it two days ago.
+    await cql.execute(`DELETE FROM ${ks}.log_sources WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main'`, [
+      n,
+    ]);
+    const known = (s as unknown as { knownIndex: Map<string, number> }).knownIndex;
+    for (const key of known.keys()) known.set(key, Date.now() - 2 * 86_400_000);
+    await s.write([entry({ namespace: n, timeNs: nowNs + 1n, log: "day 2" })]);
+    expect(await sources()).toBe(1);
+    await s.close();
+  }, 60_000);
+
   test("lines of one millisecond, and of one nanosecond, are distinct rows", async () => {
     const n = unique();
     const base = ns("2024-05-05T05:05:05.005Z");
