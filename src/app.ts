@@ -2,7 +2,7 @@
 // app.handle(new Request(...)); main.ts serves it with Bun.serve.
 import { Elysia } from "elysia";
 import pkg from "../package.json" with { type: "json" };
-import type { Config } from "./config.ts";
+import { parseConfig, type Config } from "./config.ts";
 import { log, logEnabled } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { authEnabled, authGuard } from "./routes/auth.ts";
@@ -30,18 +30,8 @@ export type AppConfig = Pick<
   | "enableProfiling"
 >;
 
-export const DEFAULT_APP_CONFIG: AppConfig = {
-  maxBodySize: 16 * 1024 * 1024,
-  maxDecompressedSize: 64 * 1024 * 1024,
-  maxLineSize: 1024 * 1024,
-  bodyTimeoutSeconds: 60,
-  dateKey: "date",
-  retentionSeconds: 0,
-  authBasic: "",
-  authToken: "",
-  authProtectAll: false,
-  enableProfiling: false,
-};
+/** The option table's defaults (config.ts), so that the app and the command line agree. */
+export const DEFAULT_APP_CONFIG: AppConfig = parseConfig([], {}).config;
 
 const STATUS_BY_CODE: Record<string, number> = { NOT_FOUND: 404, VALIDATION: 400, PARSE: 400, INVALID_COOKIE_SIGNATURE: 400 };
 

@@ -117,6 +117,16 @@ export function formatRfc3339Nano(ns: bigint): string {
   return `${cachedPrefix}.${DIGITS3_TRIMMED[ms]}Z`;
 }
 
+/** The current time in epoch nanoseconds (millisecond resolution). */
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * NS_PER_MS;
+}
+
+/** Lines older than this (epoch ns) are past a retention of `seconds`. */
+export function retentionCutoffNs(seconds: number): bigint {
+  return nowNs() - BigInt(seconds) * NS_PER_SECOND;
+}
+
 /** Milliseconds to nanoseconds without float error. */
 export function msToNs(ms: number): bigint {
   return BigInt(ms) * NS_PER_MS;

@@ -1,6 +1,6 @@
 // POST /write in one call: read (bounded), decompress (bounded), decode by format, normalise.
 // Knows nothing of Elysia or of stores; routes/write.ts renders the result.
-import { NS_PER_SECOND } from "../time.ts";
+import { retentionCutoffNs } from "../time.ts";
 import { decompress, readBody, type BodyLimits } from "./decode.ts";
 import { decodeRecords, type Format } from "./formats.ts";
 import { normalise, type NormalisedBatch } from "./fluentbit.ts";
@@ -22,8 +22,7 @@ export async function decodeWriteRequest(request: Request, options: IngestOption
   const wire = await readBody(request, options);
   const body = decompress(wire, request.headers.get("content-encoding"), options);
   const decoded = decodeRecords(body, request.headers.get("content-type"));
-  const oldestNs =
-    options.retentionSeconds > 0 ? BigInt(Date.now()) * 1_000_000n - BigInt(options.retentionSeconds) * NS_PER_SECOND : undefined;
+  const oldestNs = options.retentionSeconds > 0 ? retentionCutoffNs(options.retentionSeconds) : undefined;
   const batch = normalise(decoded, { dateKey: options.dateKey, maxLineSize: options.maxLineSize, oldestNs });
   return { ...batch, format: decoded.format, wireBytes: wire.byteLength, decodedBytes: body.byteLength };
 }

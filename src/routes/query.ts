@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { LogRow, LogStore, Query } from "../store/store.ts";
-import { formatRfc3339Nano, parseRfc3339 } from "../time.ts";
+import { formatRfc3339Nano, nowNs, parseRfc3339 } from "../time.ts";
 import { errorResponse, ErrorBody, storeErrorResponse } from "./http.ts";
 
 export const QueryResult = t.Object({
@@ -86,7 +86,7 @@ export function queryRoutes(store: LogStore, metrics: Metrics, guard?: (request:
         if (denied) return denied;
       }
       const url = new URL(request.url);
-      const query = parseQueryParams(url.searchParams, () => BigInt(Date.now()) * 1_000_000n);
+      const query = parseQueryParams(url.searchParams, nowNs);
       if (typeof query === "string") return errorResponse(400, "invalid query", query);
 
       // The first page decides the status: a store that fails before any row is a clean 503.

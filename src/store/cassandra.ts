@@ -19,10 +19,10 @@ import cassandra from "cassandra-driver";
 import { readFileSync } from "node:fs";
 import type { ConsistencyName, ReplicationStrategy } from "../config.ts";
 import { log } from "../log.ts";
-import { NS_PER_SECOND } from "../time.ts";
+import { NS_PER_SECOND, nowNs } from "../time.ts";
 import {
   lineIds,
-  sameSource,
+  sameContainerAndSource,
   sourceKey,
   strictlyRising,
   StoreBusyError,
@@ -219,7 +219,7 @@ export class CassandraStore implements LogStore {
   private async writeBatch(entries: LogEntry[]): Promise<void> {
     const ids = lineIds(entries);
     const retention = this.options.retentionSeconds;
-    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const nowTimeNs = nowNs();
     // Arrival order of lines with equal timestamps: this batch's arrival, then its position. A
     // batch in strictly rising time order has no equal times within it, so its rows share one
     // (pre-encoded) value: the batch's arrival.
@@ -268,13 +268,7 @@ export class CassandraStore implements LogStore {
         }
       }
       let source: Buffer;
-      if (
-        last !== undefined &&
-        last.e.container === e.container &&
-        last.e.pod === e.pod &&
-        last.e.namespace === e.namespace &&
-        sameSource(last.e, e)
-      ) {
+      if (last !== undefined && sameContainerAndSource(last.e, e)) {
         source = last.source;
       } else {
         const id = BigInt.asIntN(64, Bun.hash.wyhash(sourceKey(e)));
@@ -301,7 +295,7 @@ export class CassandraStore implements LogStore {
         e.log,
         source,
       ];
-      if (retention > 0) row.push(ttlFor(e.timeNs, nowNs, retention));
+      if (retention > 0) row.push(ttlFor(e.timeNs, nowTimeNs, retention));
       p.rows.push(row);
       p.bytes.push(e.log.length);
     }

@@ -40,28 +40,25 @@ function open(path: string): void {
   insertSource = db.prepare("INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
 }
 
-function containerId(r: PackedBatch["runs"][number]): number {
-  const key = `${r.namespace}\u0000${r.pod}\u0000${r.container}`;
-  let id = containerIds.get(key);
+/** The id of a metadata row, from the cache or else inserted (if new) and selected. */
+function cachedId(cache: Map<string, number>, insert: Statement, select: Statement, values: string[]): number {
+  const key = values.join("\u0000");
+  let id = cache.get(key);
   if (id === undefined) {
-    insertContainer.run(r.namespace, r.pod, r.container);
-    id = (selectContainer.get(r.namespace, r.pod, r.container) as { id: number }).id;
-    if (containerIds.size >= CACHE_LIMIT) containerIds.clear();
-    containerIds.set(key, id);
+    insert.run(...values);
+    id = (select.get(...values) as { id: number }).id;
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    cache.set(key, id);
   }
   return id;
 }
 
+function containerId(r: PackedBatch["runs"][number]): number {
+  return cachedId(containerIds, insertContainer, selectContainer, [r.namespace, r.pod, r.container]);
+}
+
 function sourceId(r: PackedBatch["runs"][number]): number {
-  const key = `${r.podId}\u0000${r.dockerId}\u0000${r.host}\u0000${r.labels}`;
-  let id = sourceIds.get(key);
-  if (id === undefined) {
-    insertSource.run(r.podId, r.dockerId, r.host, r.labels);
-    id = (selectSource.get(r.podId, r.dockerId, r.host, r.labels) as { id: number }).id;
-    if (sourceIds.size >= CACHE_LIMIT) sourceIds.clear();
-    sourceIds.set(key, id);
-  }
-  return id;
+  return cachedId(sourceIds, insertSource, selectSource, [r.podId, r.dockerId, r.host, r.labels]);
 }
 
 function insert(b: PackedBatch): void {

@@ -13,11 +13,11 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { log } from "../log.ts";
-import { NS_PER_SECOND } from "../time.ts";
+import { retentionCutoffNs } from "../time.ts";
 import { databasePath, openDatabase, SCHEMA, type PackedBatch, type WriterReply, type WriterRequest } from "./sqlite-schema.ts";
 import {
   lineIds,
-  sameSource,
+  sameContainerAndSource,
   StoreUnavailableError,
   type LogEntry,
   type LogRow,
@@ -195,7 +195,7 @@ export class EmbeddedStore implements LogStore {
   /** Retention: the writer deletes per container through the (container_id, ts) index. */
   private async deleteExpired(): Promise<void> {
     const retention = this.options.retentionSeconds ?? 0;
-    const beforeNs = BigInt(Date.now()) * 1_000_000n - BigInt(retention) * NS_PER_SECOND;
+    const beforeNs = retentionCutoffNs(retention);
     const reply = await this.request({ type: "expire", id: 0, beforeNs });
     if (reply.error) log.warn("retention: deleting expired lines failed", { error: reply.error });
     else if (reply.deleted) log.info("retention: deleted expired lines", { deleted: reply.deleted });
@@ -228,13 +228,7 @@ function pack(entries: LogEntry[]): PackedBatch {
     let s = e.stream === "stdout" ? 0 : e.stream === "stderr" ? 1 : streamTable.indexOf(e.stream);
     if (s === -1) s = streamTable.push(e.stream) - 1;
     streams[i] = s;
-    if (
-      previous === undefined ||
-      previous.container !== e.container ||
-      previous.pod !== e.pod ||
-      previous.namespace !== e.namespace ||
-      !sameSource(previous, e)
-    ) {
+    if (previous === undefined || !sameContainerAndSource(previous, e)) {
       runStarts.push(i);
       runs.push({
         namespace: e.namespace,

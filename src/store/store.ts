@@ -135,6 +135,11 @@ export function sameSource(a: LogEntry, b: LogEntry): boolean {
   return count === 0;
 }
 
+/** Whether two lines belong to the same container and come from the same source. */
+export function sameContainerAndSource(a: LogEntry, b: LogEntry): boolean {
+  return a.container === b.container && a.pod === b.pod && a.namespace === b.namespace && sameSource(a, b);
+}
+
 /** The source's metadata as one string: a cache key, and what a store hashes into a source id. */
 export function sourceKey(e: LogEntry): string {
   return `${e.podId}\u0000${e.dockerId}\u0000${e.host}\u0000${JSON.stringify(e.labels)}`;
