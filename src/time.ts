@@ -4,6 +4,12 @@
 export const NS_PER_MS = 1_000_000n;
 export const NS_PER_SECOND = 1_000_000_000n;
 
+/**
+ * The latest representable time, 2262-04-11T23:47:16.854775807Z: the stores keep signed 64-bit
+ * nanoseconds, so a later time would wrap around to 1677. The earliest is the epoch (0n).
+ */
+export const MAX_TIME_NS = (1n << 63n) - 1n;
+
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];

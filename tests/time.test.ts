@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatRfc3339Nano, parseRfc3339 } from "../src/time.ts";
+import { formatRfc3339Nano, MAX_TIME_NS, parseRfc3339 } from "../src/time.ts";
 
 describe("parseRfc3339", () => {
   test("keeps nanoseconds and any number of fraction digits", () => {
@@ -49,5 +49,15 @@ describe("formatRfc3339Nano", () => {
       const v = BigInt(Math.floor(Math.random() * 4e9)) * 1_000_000_000n + BigInt(Math.floor(Math.random() * 1e9));
       expect(parseRfc3339(formatRfc3339Nano(v))).toBe(v);
     }
+  });
+});
+
+describe("MAX_TIME_NS", () => {
+  test("is the largest signed 64-bit nanosecond count, 2262-04-11T23:47:16.854775807Z", () => {
+    expect(MAX_TIME_NS).toBe(9223372036854775807n);
+    expect(BigInt.asIntN(64, MAX_TIME_NS)).toBe(MAX_TIME_NS);
+    expect(BigInt.asIntN(64, MAX_TIME_NS + 1n)).toBe(-9223372036854775808n);
+    expect(formatRfc3339Nano(MAX_TIME_NS)).toBe("2262-04-11T23:47:16.854775807Z");
+    expect(parseRfc3339("2262-04-11T23:47:16.854775807Z")).toBe(MAX_TIME_NS);
   });
 });

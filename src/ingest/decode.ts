@@ -115,8 +115,12 @@ function decodeOne(data: Uint8Array, coding: string, max: number): Uint8Array {
         return (data[0]! & 0x0f) === 8 && ((data[0]! << 8) | data[1]!) % 31 === 0
           ? zlib.inflateSync(data, { maxOutputLength: max })
           : zlib.inflateRawSync(data, { maxOutputLength: max });
-      case "zstd":
+      case "zstd": {
+        // zstdDecompressSync returns what it has for a frame cut short (even nothing) and
+        // ignores bytes after the last frame, so the frames are checked whole first.
+        checkZstdFrames(data);
         return zlib.zstdDecompressSync(data, { maxOutputLength: max });
+      }
       case "snappy":
         return snappyUncompress(data, max);
       case "br":
@@ -134,6 +138,66 @@ function decodeOne(data: Uint8Array, coding: string, max: number): Uint8Array {
     `unsupported Content-Encoding: ${coding}`,
     `supported encodings: gzip, zstd, snappy (raw block format), deflate, br, identity`,
   );
+}
+
+const DICTIONARY_ID_BYTES = [0, 1, 2, 4];
+
+/**
+ * Walks the frames of a zstd body by their headers and block headers, without decompressing
+ * (github.com/facebook/zstd/blob/dev/doc/zstd_compression_format.md): every frame must end with
+ * its last block (and checksum, when it has one) inside the body, and nothing but frames may
+ * follow. (A complete frame whose blocks do not add up to its declared content size is refused
+ * by the decompressor itself.) Returns the sum of the frames' declared content sizes, or
+ * undefined when a frame declares none.
+ */
+export function checkZstdFrames(b: Uint8Array): number | undefined {
+  const n = b.length;
+  const u32 = (at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000;
+  let p = 0;
+  let declared: number | undefined = 0;
+  while (p < n) {
+    if (p + 4 > n) throw new Error(`${n - p} bytes after the last frame`);
+    const magic = u32(p);
+    if (magic >>> 4 === 0x184d2a5) {
+      // A skippable frame: magic, 4-byte size, user data.
+      if (p + 8 > n) throw new Error("skippable frame cut short");
+      p += 8 + u32(p + 4);
+      if (p > n) throw new Error("skippable frame cut short");
+      continue;
+    }
+    if (magic !== 0xfd2fb528) throw new Error(`no zstd frame at byte ${p}`);
+    p += 4;
+    if (p >= n) throw new Error("frame header cut short");
+    const descriptor = b[p++]!;
+    if (descriptor & 0x08) throw new Error("frame header has its reserved bit set");
+    const sizeFlag = descriptor >> 6;
+    const singleSegment = (descriptor >> 5) & 1;
+    // Window descriptor (unless single segment), dictionary id, frame content size.
+    const sizeAt = p + (singleSegment ? 0 : 1) + DICTIONARY_ID_BYTES[descriptor & 3]!;
+    const sizeBytes = sizeFlag === 0 ? singleSegment : 1 << sizeFlag;
+    p = sizeAt + sizeBytes;
+    if (p > n) throw new Error("frame header cut short");
+    if (sizeBytes === 0) declared = undefined;
+    else if (declared !== undefined) {
+      let size = 0;
+      for (let i = sizeBytes - 1; i >= 0; i--) size = size * 256 + b[sizeAt + i]!;
+      declared += sizeBytes === 2 ? size + 256 : size;
+    }
+    for (;;) {
+      if (p + 3 > n) throw new Error("frame cut short before its last block");
+      const header = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16);
+      const type = (header >> 1) & 3;
+      if (type === 3) throw new Error("block of the reserved type");
+      p += 3 + (type === 1 ? 1 : header >>> 3); // an RLE block holds one byte
+      if (p > n) throw new Error("frame cut short inside a block");
+      if (header & 1) break;
+    }
+    if (descriptor & 0x04) {
+      p += 4;
+      if (p > n) throw new Error("frame cut short inside its checksum");
+    }
+  }
+  return declared;
 }
 
 function slowBody(limits: BodyLimits): IngestError {

@@ -2,9 +2,9 @@
 // Each record is judged on its own; a bad one is rejected with a reason and never costs its
 // neighbours.
 import type { LogEntry } from "../store/store.ts";
-import { NS_PER_SECOND, parseRfc3339 } from "../time.ts";
+import { MAX_TIME_NS, NS_PER_SECOND, parseRfc3339 } from "../time.ts";
 import type { DecodedRecords } from "./formats.ts";
-import { EventTime } from "./formats.ts";
+import { EventTime, UnknownExtension } from "./formats.ts";
 
 export interface NormaliseOptions {
   /** The record key of Fluent Bit's event time (its json_date_key); "" when there is none. */
@@ -28,7 +28,8 @@ export type RejectReason =
   | "invalid_timestamp"
   | "timestamp_out_of_range"
   | "older_than_retention"
-  | "line_too_long";
+  | "line_too_long"
+  | "store_rejected";
 
 export interface Rejection {
   /** Position of the record in the body (-1 for an unreadable part). */
@@ -43,9 +44,6 @@ export interface NormalisedBatch {
 }
 
 const MAX_NAME_LENGTH = 253;
-
-/** 1970-01-01 to 9999-12-31: what RFC 3339 can print. */
-const MAX_TIME_NS = 253402300799999999999n;
 
 class Rejected {
   constructor(
@@ -75,7 +73,13 @@ export function normalise(decoded: DecodedRecords, options: NormaliseOptions): N
 }
 
 function toLogEntry(record: unknown, eventTime: unknown, options: NormaliseOptions): LogEntry | Rejected {
-  if (typeof record !== "object" || record === null || Array.isArray(record) || record instanceof Uint8Array) {
+  if (
+    typeof record !== "object" ||
+    record === null ||
+    Array.isArray(record) ||
+    record instanceof Uint8Array ||
+    record instanceof UnknownExtension
+  ) {
     return new Rejected("not_an_object", "record is not an object");
   }
   const r = record as Record<string, unknown>;
@@ -124,7 +128,10 @@ function toLogEntry(record: unknown, eventTime: unknown, options: NormaliseOptio
   const timeNs = timestampOf(r, eventTime, options.dateKey);
   if (timeNs instanceof Rejected) return timeNs;
   if (timeNs < 0n || timeNs > MAX_TIME_NS) {
-    return new Rejected("timestamp_out_of_range", "timestamp outside 1970-01-01..9999-12-31");
+    return new Rejected(
+      "timestamp_out_of_range",
+      "timestamp outside 1970-01-01T00:00:00Z..2262-04-11T23:47:16.854775807Z (signed 64-bit nanoseconds)",
+    );
   }
   if (options.oldestNs !== undefined && timeNs < options.oldestNs) {
     return new Rejected("older_than_retention", "timestamp is older than the retention period");
@@ -157,7 +164,8 @@ function timestampOf(r: Record<string, unknown>, eventTime: unknown, dateKey: st
   if (raw !== undefined && raw !== null) {
     event = instantOf(raw);
     if (event === undefined) {
-      return new Rejected("invalid_timestamp", `${eventTime !== undefined ? "event time" : dateKey} is not a timestamp`);
+      const what = eventTime !== undefined ? "event time" : dateKey;
+      return new Rejected("invalid_timestamp", `${what} is not a timestamp${raw instanceof UnknownExtension ? `: ${raw}` : ""}`);
     }
   }
   const t = r.time;
@@ -231,6 +239,7 @@ function decimalSeconds(s: string): Instant | undefined {
 function optionalString(v: unknown): string {
   if (typeof v === "string") return v;
   if (v === undefined || v === null) return "";
+  if (v instanceof UnknownExtension) return v.toString();
   return typeof v === "object" ? JSON.stringify(v, bigintToString) : String(v);
 }
 
@@ -261,5 +270,6 @@ function bigintToString(_key: string, value: unknown): unknown {
 }
 
 function typeOf(v: unknown): string {
+  if (v instanceof UnknownExtension) return `msgpack ext type ${v.type}`;
   return Array.isArray(v) ? "array" : v === null ? "null" : typeof v;
 }

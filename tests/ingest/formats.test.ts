@@ -2,7 +2,6 @@
 // caps and the optional credentials, end to end through a real server on each store.
 import { describe, expect, test } from "bun:test";
 import * as zlib from "node:zlib";
-// @ts-ignore: no type declarations
 import SnappyJS from "snappyjs";
 import { fbRecord, unique } from "../helpers.ts";
 import { servedStore, storesUnderTest } from "../stores.ts";
@@ -36,17 +35,20 @@ for (const s of storesUnderTest("formats")) {
 
       test("json_stream: objects back to back with no separator, sent as application/json", async () => {
         const n = unique();
-        const objects = ["x", "y", "z"].map((log, i) =>
+        const objects = ["x", "y", "z", "u", "v"].map((log, i) =>
           JSON.stringify(fbRecord({ namespace: n, log: `${log} {braces} "quotes" \\`, time: `2026-05-03T12:00:0${i}Z` })),
         );
-        const res = await write(served.url, objects.join(""));
+        const res = await write(served.url, objects.slice(0, 3).join(""));
         expect(res).toMatchObject({ status: 200, json: { accepted: 3, rejected: 0 } });
-        const res2 = await write(served.url, ` ${objects[0]}\n\t${objects[1]}  `);
+        // Whitespace around and between them; lines not sent before (a resent line is stored once).
+        const res2 = await write(served.url, ` ${objects[3]}\n\t${objects[4]}  `);
         expect(res2).toMatchObject({ status: 200, json: { accepted: 2, rejected: 0 } });
         expect((await readBack(served.url, n)).map((r) => r.log)).toEqual([
           'x {braces} "quotes" \\',
           'y {braces} "quotes" \\',
           'z {braces} "quotes" \\',
+          'u {braces} "quotes" \\',
+          'v {braces} "quotes" \\',
         ]);
       });
 
@@ -58,6 +60,37 @@ for (const s of storesUnderTest("formats")) {
         expect(res.json).toMatchObject({ accepted: 2, rejected: 1 });
         expect((res.json.errors as { reason: string }[])[0]!.reason).toBe("unreadable");
         expect((await readBack(served.url, n)).map((r) => r.log)).toEqual(["one", "two"]);
+      });
+
+      test("json_stream: a stray scalar between objects costs only itself", async () => {
+        // [between the objects, the reason it is refused]: a whole scalar is a value that is not
+        // a record; a broken literal is unreadable text. Either way the next object is kept.
+        const cases: [string, string][] = [
+          ["42", "not_an_object"],
+          ['"str"', "not_an_object"],
+          [' "with \\"escapes\\" and {braces}" ', "not_an_object"],
+          [" true ", "not_an_object"],
+          ["null", "not_an_object"],
+          ["-1.5e3", "not_an_object"],
+          ["nul", "unreadable"],
+          ["}", "unreadable"],
+        ];
+        for (const [between, reason] of cases) {
+          const n = unique();
+          const good = (log: string, i: number) =>
+            JSON.stringify(fbRecord({ namespace: n, log, time: `2026-05-03T12:00:0${i}Z` }));
+          const res = await write(served.url, `${good("before", 1)}${between}${good("after", 2)}`);
+          expect(res.status, between).toBe(200);
+          expect(res.json, between).toMatchObject({ accepted: 2, rejected: 1 });
+          expect(
+            (res.json.errors as { reason: string }[]).map((e) => e.reason),
+            between,
+          ).toEqual([reason]);
+          expect(
+            (await readBack(served.url, n)).map((r) => r.log),
+            between,
+          ).toEqual(["before", "after"]);
+        }
       });
 
       test("msgpack: [[EventTime, {metadata}], record] keeps the EventTime's nanoseconds", async () => {

@@ -70,3 +70,26 @@ export async function readBack(
   if (res.status !== 200) throw new Error(`GET /query answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { log_rows: Row[] }).log_rows;
 }
+
+/**
+ * A msgpack extension value of `type` (-128..127) with `length` payload bytes: fixext when the
+ * length allows it, ext 8 otherwise.
+ */
+export function msgpackExt(type: number, length: number): Uint8Array {
+  const fixext: Record<number, number> = { 1: 0xd4, 2: 0xd5, 4: 0xd6, 8: 0xd7, 16: 0xd8 };
+  const head = fixext[length] !== undefined ? [fixext[length]!, type & 0xff] : [0xc7, length, type & 0xff];
+  if (length > 255) throw new Error("msgpackExt: up to 255 bytes");
+  return concat(
+    new Uint8Array(head),
+    Uint8Array.from({ length }, (_, i) => (i * 37 + 1) & 0xff),
+  );
+}
+
+/** pack(value) with the string `placeholder` (where it appears as a value) replaced by raw msgpack bytes. */
+export function packWith(value: unknown, placeholder: string, bytes: Uint8Array): Uint8Array {
+  const packed = pack(value);
+  const needle = pack(placeholder);
+  const at = Buffer.from(packed).indexOf(Buffer.from(needle));
+  if (at === -1) throw new Error(`packWith: ${placeholder} not found`);
+  return concat(packed.subarray(0, at), bytes, packed.subarray(at + needle.length));
+}
