@@ -1,9 +1,13 @@
 // Every option is declared once: flag, environment variable, default and help text. Flags win
 // over the environment, the environment over defaults. An invalid value is a ConfigError that
 // names the option; main.ts prints it as one line and exits non-zero.
+import { isIPv4, isIPv6 } from "node:net";
+import { parseArgs } from "node:util";
 
 export type StoreKind = "embedded" | "cassandra";
 export type ReplicationStrategy = "SimpleStrategy" | "NetworkTopologyStrategy";
+/** full: fsync at every commit; normal: survives a crash of the process, not a power loss. */
+export type EmbeddedSync = "full" | "normal";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -45,6 +49,11 @@ export interface Config {
   maxBodySize: number;
   maxDecompressedSize: number;
   maxLineSize: number;
+  /** Request bytes (bodies, decompressed, and their decoded records) being ingested at once. */
+  maxInflightBytes: number;
+  /** Lines that may wait for the embedded store's writer at once. */
+  embeddedWriteBufferSize: number;
+  embeddedSync: EmbeddedSync;
   /** Seconds a request body may take to arrive. */
   bodyTimeoutSeconds: number;
   dateKey: string;
@@ -80,12 +89,57 @@ const parseInteger =
     return n;
   };
 
+const TRUE_WORDS = ["1", "t", "true", "yes", "on"];
+const FALSE_WORDS = ["0", "f", "false", "no", "off"];
+
 const parseBoolean = (value: string): boolean => {
   const v = value.trim().toLowerCase();
-  if (["1", "t", "true", "yes", "on"].includes(v)) return true;
-  if (["0", "f", "false", "no", "off", ""].includes(v)) return false;
+  if (TRUE_WORDS.includes(v)) return true;
+  if (FALSE_WORDS.includes(v) || v === "") return false;
   throw new Error(`expected true or false, got "${value}"`);
 };
+
+/** A word that, after a boolean flag, is its value (`--enable-profiling false`). */
+const isBooleanWord = (word: string): boolean => [...TRUE_WORDS, ...FALSE_WORDS].includes(word.trim().toLowerCase());
+
+// Valid DNS names, yet always a mistake as a node: a flag's value that lost its flag.
+const NOT_NODES = ["true", "false", "yes", "no", "on", "off"];
+const HOST_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+function isHostName(host: string): boolean {
+  const name = host.endsWith(".") ? host.slice(0, -1) : host;
+  const labels = name.split(".");
+  // An all-numeric last label is no name ("1", "10.0.0.300"): only a dotted IPv4 address may look so.
+  return name.length <= 253 && labels.every((l) => HOST_LABEL.test(l)) && !/^\d+$/.test(labels.at(-1)!);
+}
+
+/**
+ * A Cassandra node as the driver takes it: a host name, an IPv4 or IPv6 address, optionally
+ * with a port (`node1:9043`, `[::1]:9042`). Returns it trimmed; throws saying why not.
+ */
+export function parseNode(value: string): string {
+  const node = value.trim();
+  const fail = (why = ""): never => {
+    throw new Error(`"${value}" is not a Cassandra node (host or host:port${why})`);
+  };
+  if (NOT_NODES.includes(node.toLowerCase())) fail("; a flag takes its value as --flag=false");
+  let host = node;
+  let port: string | undefined;
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(node);
+  if (bracketed) {
+    [, host, port] = bracketed as unknown as [string, string, string | undefined];
+    if (!isIPv6(host)) fail();
+  } else if (node.indexOf(":") !== node.lastIndexOf(":")) {
+    if (!isIPv6(node)) fail(); // a bare IPv6 address: no port
+  } else if (node.includes(":")) {
+    [host, port] = node.split(":") as [string, string];
+  }
+  if (port !== undefined && (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)) {
+    fail(`; the port must be 1-65535`);
+  }
+  if (!bracketed && !host.includes(":") && !isIPv4(host) && !isHostName(host)) fail();
+  return node;
+}
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
@@ -161,6 +215,9 @@ const oneOf =
 
 const text = (value: string) => value;
 
+/** Longest --body-timeout: Bun's idle timeout tops out at 255 s and must stay above it. */
+export const MAX_BODY_TIMEOUT_SECONDS = 240;
+
 export const OPTIONS: OptionSpec[] = [
   {
     flag: "bind-address",
@@ -195,6 +252,22 @@ export const OPTIONS: OptionSpec[] = [
     parse: text,
   },
   {
+    flag: "embedded-write-buffer-size",
+    env: "EMBEDDED_WRITE_BUFFER_SIZE",
+    key: "embeddedWriteBufferSize",
+    default: "100000",
+    help: "Lines that may wait for the embedded store's writer at once; beyond it writes get 503 with Retry-After.",
+    parse: parseInteger(1, 100_000_000),
+  },
+  {
+    flag: "embedded-sync",
+    env: "EMBEDDED_SYNC",
+    key: "embeddedSync",
+    default: "full",
+    help: "Embedded store durability: full (fsync at every commit: an acknowledged batch survives power loss) or normal (survives a crash of the process; power loss can take the last commits).",
+    parse: oneOf(["full", "normal"] as const),
+  },
+  {
     flag: "cassandra-hosts",
     env: "CASSANDRA_HOSTS",
     key: "cassandraNodes",
@@ -203,8 +276,8 @@ export const OPTIONS: OptionSpec[] = [
     parse: (v) =>
       v
         .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
+        .filter((s) => s.trim() !== "")
+        .map(parseNode),
   },
   {
     flag: "cassandra-port",
@@ -349,14 +422,26 @@ export const OPTIONS: OptionSpec[] = [
     parse: parseSize,
   },
   {
+    flag: "max-inflight-bytes",
+    env: "MAX_INFLIGHT_BYTES",
+    key: "maxInflightBytes",
+    default: "256MiB",
+    help: "Request bytes (bodies, decompressed, and their decoded records) being ingested at once; a request that would exceed it waits briefly, then gets 429 with Retry-After.",
+    parse: parseSize,
+  },
+  {
     flag: "body-timeout",
     env: "BODY_TIMEOUT",
     key: "bodyTimeoutSeconds",
     default: "60s",
-    help: "Longest time a request body may take to arrive (408 beyond), e.g. 60s or 2m.",
+    help: `Longest time a request body may take to arrive (408 beyond), e.g. 60s or 2m; at most ${MAX_BODY_TIMEOUT_SECONDS}s.`,
     parse: (v) => {
       const seconds = parseDuration(v);
       if (seconds <= 0) throw new Error(`expected a positive duration such as 60s, got "${v}"`);
+      // Bun's idle timeout (at most 255 s) must stay above the body timeout.
+      if (seconds > MAX_BODY_TIMEOUT_SECONDS) {
+        throw new Error(`expected at most ${MAX_BODY_TIMEOUT_SECONDS}s (Bun's idle timeout tops out at 255 s), got "${v}"`);
+      }
       return seconds;
     },
   },
@@ -433,39 +518,11 @@ export interface ParsedArgs {
   version: boolean;
 }
 
-/** Parses argv (without the program) and the environment into a Config. */
-export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): ParsedArgs {
-  const raw = new Map<string, { value: string; from: string }>();
-  for (const o of OPTIONS) {
-    const v = o.env ? env[o.env] : undefined;
-    if (v !== undefined && v !== "") raw.set(o.flag, { value: v, from: `environment variable ${o.env}` });
-  }
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--") {
-      positional.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith("-") || arg === "-") {
-      positional.push(arg);
-      continue;
-    }
-    // Go's flag package accepted -flag as well as --flag; keep both.
-    const body = arg.replace(/^--?/, "");
-    const eq = body.indexOf("=");
-    const name = eq === -1 ? body : body.slice(0, eq);
-    const spec = OPTIONS.find((o) => o.flag === name) ?? (name === "h" ? OPTIONS.find((o) => o.flag === "help") : undefined);
-    if (!spec) throw new ConfigError(`unknown option: --${name} (see --help)`);
-    let value: string;
-    if (eq !== -1) value = body.slice(eq + 1);
-    else if (spec.boolean) value = "true";
-    else if (i + 1 < argv.length) value = argv[++i]!;
-    else throw new ConfigError(`option --${name} needs a value`);
-    raw.set(spec.flag, { value, from: `option --${spec.flag}` });
-  }
-  if (positional.length > 0) raw.set("cassandra-hosts", { value: positional.join(","), from: "positional arguments" });
+/** A value and where it came from, for error messages: "option --port", "environment variable PORT". */
+type RawValues = Map<string, { value: string; from: string }>;
 
+/** Parses each option's value (given, else its default) into a Config, and checks how they combine. */
+function buildConfig(raw: RawValues): ParsedArgs {
   const out: Record<string, unknown> = {};
   for (const o of OPTIONS) {
     const given = raw.get(o.flag);
@@ -491,6 +548,98 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   return { config: rest as Config, help, version };
 }
 
+/** Every option's default (the embedded store), as parseConfig([], {}) gives it. */
+export const DEFAULT_CONFIG: Config = deepFreeze(buildConfig(new Map()).config);
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) if (typeof v === "object" && v !== null) deepFreeze(v);
+  return Object.freeze(value);
+}
+
+const specOf = (name: string): OptionSpec | undefined => OPTIONS.find((o) => o.flag === (name === "h" ? "help" : name));
+
+// An option word: one or two dashes, a name that starts with a letter, maybe =value. Not "-", "--", "-1".
+const OPTION_WORD = /^--?([A-Za-z][\w-]*)(=[\s\S]*)?$/;
+const isKnownOption = (arg: string): boolean => specOf(OPTION_WORD.exec(arg)?.[1] ?? "") !== undefined;
+
+/**
+ * Rewrites argv into what parseArgs reads (every option declared as taking a string):
+ * Go-style `-name` becomes `--name` (`-h` is --help); a boolean flag gets its value inline
+ * (`--flag` → `--flag=true`, `--flag false` → `--flag=false`); a value that starts with a dash
+ * is attached to its option (`-port -1` → `--port=-1`), as Go's flag package read it, unless
+ * it is itself an option (then parseArgs reports the missing value).
+ */
+function normalizeArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = OPTION_WORD.exec(arg);
+    if (!m) {
+      out.push(arg); // a positional, "-", "--" (parseArgs' terminator) or a negative number
+      continue;
+    }
+    const spec = specOf(m[1]!);
+    const flag = `--${spec?.flag ?? m[1]}`;
+    const next = argv[i + 1];
+    if (!spec || m[2] !== undefined) out.push(flag + (m[2] ?? ""));
+    else if (spec.boolean) {
+      if (next !== undefined && isBooleanWord(next)) {
+        out.push(`${flag}=${next}`);
+        i++;
+      } else out.push(`${flag}=true`);
+    } else if (next !== undefined && next.startsWith("-") && !isKnownOption(next)) {
+      out.push(`${flag}=${next}`);
+      i++;
+    } else out.push(flag);
+  }
+  return out;
+}
+
+/** parseArgs' errors, in our words: each names the option, on one line. */
+function argsError(error: unknown): ConfigError {
+  const { code, message } = error as { code?: string; message: string };
+  const name = /'(-[^' ]*)/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && name) return new ConfigError(`unknown option: ${name} (see --help)`);
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && name) return new ConfigError(`option ${name} needs a value`);
+  return new ConfigError(message.split("\n")[0]!);
+}
+
+/** Parses argv (without the program) and the environment into a Config. */
+export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): ParsedArgs {
+  const raw: RawValues = new Map();
+  for (const o of OPTIONS) {
+    const v = o.env ? env[o.env] : undefined;
+    if (v !== undefined && v !== "") raw.set(o.flag, { value: v, from: `environment variable ${o.env}` });
+  }
+  let tokens;
+  try {
+    ({ tokens } = parseArgs({
+      args: normalizeArgs(argv),
+      options: Object.fromEntries(OPTIONS.map((o) => [o.flag, { type: "string" as const }])),
+      strict: true,
+      allowPositionals: true,
+      tokens: true,
+    }));
+  } catch (error) {
+    throw argsError(error);
+  }
+  const nodes: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === "option") raw.set(t.name, { value: t.value ?? "", from: `option --${t.name}` });
+    else {
+      // Cassandra nodes never start with a dash, so "--" has nothing to protect: a stray word.
+      const word = t.kind === "positional" ? t.value : "--";
+      try {
+        nodes.push(parseNode(word));
+      } catch (e) {
+        throw new ConfigError(`invalid value for positional argument: ${(e as Error).message}`);
+      }
+    }
+  }
+  if (nodes.length > 0) raw.set("cassandra-hosts", { value: nodes.join(","), from: "positional arguments" });
+  return buildConfig(raw);
+}
+
 /** The --help text: every option with its environment variable and default. */
 export function helpText(program: string): string {
   const lines = [
@@ -500,7 +649,8 @@ export function helpText(program: string): string {
     "container's lines in a time range (GET /query). Logs are kept in an embedded database",
     "under --data-dir, or in Apache Cassandra when Cassandra nodes are given.",
     "",
-    "Options (flags win over environment variables):",
+    "Options (flags win over environment variables; -name works as --name; a flag without",
+    "<value> is on when given, and takes true or false too: --enable-profiling=false):",
   ];
   for (const o of OPTIONS) {
     const value = o.boolean ? "" : " <value>";

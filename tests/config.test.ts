@@ -1,5 +1,17 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, helpText, OPTIONS, parseConfig, parseDuration, parseSize } from "../src/config.ts";
+import { ConfigError, DEFAULT_CONFIG, helpText, OPTIONS, parseConfig, parseDuration, parseSize } from "../src/config.ts";
+
+/** The ConfigError parseConfig throws, or a failure naming what it returned instead. */
+function configError(argv: string[], env: Record<string, string> = {}): ConfigError {
+  let result: unknown;
+  try {
+    result = parseConfig(argv, env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(argv)} ${JSON.stringify(env)}, got ${JSON.stringify(result)}`);
+}
 
 describe("configuration", () => {
   test("defaults match the original where it had the option", () => {
@@ -39,6 +51,170 @@ describe("configuration", () => {
     });
     expect(parseConfig([], { CASSANDRA_HOSTS: "a,b" }).config).toMatchObject({ store: "cassandra", cassandraNodes: ["a", "b"] });
     expect(parseConfig(["--store", "embedded", "10.0.0.1"], {}).config.store).toBe("embedded");
+  });
+
+  test("boolean flags take no value, an inline value or the next word when it is a boolean", () => {
+    const profiling = (...argv: string[]) => parseConfig(argv, { ENABLE_PROFILING: "true" }).config;
+    expect(profiling("--enable-profiling", "false")).toMatchObject({
+      enableProfiling: false,
+      store: "embedded",
+      cassandraNodes: [],
+    });
+    for (const off of ["false", "FALSE", "0", "no", "Off", "f"]) {
+      expect(profiling("--enable-profiling", off, "10.0.0.1")).toMatchObject({
+        enableProfiling: false,
+        cassandraNodes: ["10.0.0.1"],
+      });
+      expect(profiling(`--enable-profiling=${off}`).enableProfiling).toBe(false);
+    }
+    for (const on of ["true", "TRUE", "1", "yes", "on"]) {
+      expect(parseConfig(["--enable-profiling", on], {}).config).toMatchObject({ enableProfiling: true, cassandraNodes: [] });
+    }
+    expect(parseConfig(["--enable-profiling"], {}).config.enableProfiling).toBe(true);
+    // Not a boolean word: the flag is on and the word is what it always was, a node.
+    expect(parseConfig(["--cassandra-tls", "node1", "--auth-protect-all"], {}).config).toMatchObject({
+      cassandraTls: true,
+      authProtectAll: true,
+      cassandraNodes: ["node1"],
+    });
+    expect(parseConfig(["--cassandra-tls", "on", "--cassandra-tls-insecure", "yes", "n1"], {}).config).toMatchObject({
+      cassandraTls: true,
+      cassandraTlsInsecure: true,
+      cassandraNodes: ["n1"],
+    });
+    // A value option's value may be a boolean word: it is that option's.
+    expect(parseConfig(["--date-key", "false", "--version", "no"], {})).toMatchObject({
+      config: { dateKey: "" },
+      version: false,
+    });
+  });
+
+  test("Go-style single-dash flags work as the original's users type them", () => {
+    expect(
+      parseConfig(["-port", "9090", "-enable-profiling", "-cassandra-keyspace=x", "-store=embedded"], {}).config,
+    ).toMatchObject({
+      port: 9090,
+      enableProfiling: true,
+      cassandraKeyspace: "x",
+      store: "embedded",
+    });
+    expect(parseConfig(["-enable-profiling=false", "-cassandra-tls", "false"], { ENABLE_PROFILING: "1" }).config).toMatchObject({
+      enableProfiling: false,
+      cassandraTls: false,
+    });
+    expect(parseConfig(["-h"], {}).help).toBe(true);
+    expect(parseConfig(["-help"], {}).help).toBe(true);
+    expect(parseConfig(["-version"], {}).version).toBe(true);
+    // A value that starts with a dash belongs to its option, as in Go's flag package.
+    expect(parseConfig(["-cassandra-password", "-s3cret", "--auth-token", "-"], {}).config).toMatchObject({
+      cassandraPassword: "-s3cret",
+      authToken: "-",
+    });
+    expect(configError(["-port", "-1"]).message).toBe('invalid value for option --port: expected an integer, got "-1"');
+    expect(configError(["-no-such-option"]).message).toBe("unknown option: --no-such-option (see --help)");
+    expect(configError(["-1"]).message).toMatch(/^unknown option: -1\b/);
+    expect(configError(["-port"]).message).toBe("option --port needs a value");
+    expect(configError(["--port", "--enable-profiling"]).message).toBe("option --port needs a value");
+  });
+
+  test("a positional word that is no host is an error naming it, not a node", () => {
+    for (const word of [
+      "false",
+      "true",
+      "yes",
+      "No",
+      "--",
+      "",
+      "a b",
+      "host:99999",
+      "host:0",
+      "host:",
+      "-",
+      "a,b",
+      "1",
+      "10.0.0.300",
+      "[nohost]:1",
+      "::g",
+    ]) {
+      const error = configError([word]);
+      expect(error.message).toStartWith("invalid value for positional argument: ");
+      expect(error.message).toContain(`"${word}" is not a Cassandra node (host or host:port`);
+    }
+    expect(configError(["--", "10.0.0.1"]).message).toContain('"--" is not a Cassandra node');
+    const valid = [
+      "10.0.0.1",
+      "cassandra-0.cassandra.db.svc.cluster.local",
+      "[::1]:9042",
+      "::1",
+      "node1:9043",
+      "[fe80::1]",
+      "db_1",
+      "n1.local.",
+    ];
+    expect(parseConfig(valid, {}).config).toMatchObject({ store: "cassandra", cassandraNodes: valid });
+  });
+
+  test("CASSANDRA_HOSTS and --cassandra-hosts entries are checked the same way", () => {
+    expect(parseConfig([], { CASSANDRA_HOSTS: " a, [::1]:9042,,b:9043 " }).config.cassandraNodes).toEqual([
+      "a",
+      "[::1]:9042",
+      "b:9043",
+    ]);
+    expect(parseConfig(["--cassandra-hosts", "c1,c2:9043"], { CASSANDRA_HOSTS: "a" }).config.cassandraNodes).toEqual([
+      "c1",
+      "c2:9043",
+    ]);
+    expect(configError([], { CASSANDRA_HOSTS: "a,false" }).message).toBe(
+      'invalid value for environment variable CASSANDRA_HOSTS: "false" is not a Cassandra node (host or host:port; a flag takes its value as --flag=false)',
+    );
+    expect(configError([], { CASSANDRA_HOSTS: "a b" }).message).toMatch(
+      /^invalid value for environment variable CASSANDRA_HOSTS: "a b"/,
+    );
+    expect(configError(["--cassandra-hosts=x:70000"]).message).toMatch(/^invalid value for option --cassandra-hosts: "x:70000"/);
+  });
+
+  test("new options: in-flight bytes, the embedded store's buffer and durability", () => {
+    expect(parseConfig([], {}).config).toMatchObject({
+      maxInflightBytes: 256 * 1024 * 1024,
+      embeddedWriteBufferSize: 100_000,
+      embeddedSync: "full",
+    });
+    const env = { MAX_INFLIGHT_BYTES: "64MiB", EMBEDDED_WRITE_BUFFER_SIZE: "500", EMBEDDED_SYNC: "normal" };
+    expect(parseConfig([], env).config).toMatchObject({
+      maxInflightBytes: 64 * 1024 * 1024,
+      embeddedWriteBufferSize: 500,
+      embeddedSync: "normal",
+    });
+    expect(
+      parseConfig(["--max-inflight-bytes", "1GiB", "--embedded-write-buffer-size=7", "--embedded-sync", "FULL"], env).config,
+    ).toMatchObject({ maxInflightBytes: 1024 ** 3, embeddedWriteBufferSize: 7, embeddedSync: "full" });
+    expect(configError(["--max-inflight-bytes", "lots"]).message).toMatch(/^invalid value for option --max-inflight-bytes:/);
+    expect(configError([], { EMBEDDED_WRITE_BUFFER_SIZE: "0" }).message).toMatch(
+      /^invalid value for environment variable EMBEDDED_WRITE_BUFFER_SIZE:/,
+    );
+    expect(configError(["--embedded-write-buffer-size", "100000001"]).message).toMatch(/--embedded-write-buffer-size/);
+    expect(configError(["--embedded-sync", "off"]).message).toMatch(
+      /^invalid value for option --embedded-sync: expected one of full, normal/,
+    );
+  });
+
+  test("--body-timeout stays below Bun's longest idle timeout: at most 240 s", () => {
+    expect(parseConfig(["--body-timeout", "240s"], {}).config.bodyTimeoutSeconds).toBe(240);
+    expect(parseConfig(["--body-timeout", "4m"], {}).config.bodyTimeoutSeconds).toBe(240);
+    expect(configError(["--body-timeout", "241s"]).message).toMatch(
+      /^invalid value for option --body-timeout: expected at most 240s/,
+    );
+    expect(configError([], { BODY_TIMEOUT: "5m" }).message).toMatch(
+      /^invalid value for environment variable BODY_TIMEOUT: expected at most 240s/,
+    );
+  });
+
+  test("DEFAULT_CONFIG is every option's default, as parsing nothing gives it", () => {
+    expect(DEFAULT_CONFIG).toEqual(parseConfig([], {}).config);
+    expect(DEFAULT_CONFIG.store).toBe("embedded");
+    const keys = OPTIONS.map((o) => o.key).filter((k) => k !== "help" && k !== "version");
+    expect(Object.keys(DEFAULT_CONFIG).sort()).toEqual([...keys].sort());
+    expect(Object.isFrozen(DEFAULT_CONFIG) && Object.isFrozen(DEFAULT_CONFIG.cassandraNodes)).toBe(true);
   });
 
   test("log levels accept 0-4 and names", () => {
