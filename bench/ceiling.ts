@@ -5,8 +5,9 @@ import cassandra from "cassandra-driver";
 import { join } from "node:path";
 import { logLine, lineTimeNs, makeContainers, type Container } from "../scripts/insert.ts";
 import { BUCKET_SECONDS, schemaStatements } from "../src/store/cassandra.ts";
-import { SCHEMA } from "../src/store/sqlite.ts";
-import { lineIds, sourceKey, type LogEntry, type Query } from "../src/store/store.ts";
+import { lineIds, sequenceNumbers, sourceKey } from "../src/store/lines.ts";
+import { migrate, openDatabase, type EmbeddedSync } from "../src/store/sqlite-schema.ts";
+import type { LogEntry, Query } from "../src/store/store.ts";
 import { summarize } from "./lib.ts";
 
 export interface WorkloadShape {
@@ -52,8 +53,8 @@ export function* rowBatches(
 }
 
 /**
- * bun:sqlite with the store's schema and pragmas: prepared INSERTs of `rowsPerStatement` rows,
- * `rowsPerTransaction` rows per transaction. Only the inserts are timed.
+ * bun:sqlite with the store's schema and pragmas (and its durability, `sync`): prepared INSERTs
+ * of `rowsPerStatement` rows, `rowsPerTransaction` rows per transaction. Only the inserts are timed.
  */
 export function sqliteWriteCeiling(
   dir: string,
@@ -62,32 +63,31 @@ export function sqliteWriteCeiling(
   startMs: number,
   rowsPerStatement: number,
   rowsPerTransaction: number,
+  sync: EmbeddedSync = "full",
 ): { lines: number; seconds: number } {
-  const db = new Database(join(dir, `ceiling-${rowsPerStatement}-${rowsPerTransaction}.sqlite`), { create: true, strict: true });
-  db.run("PRAGMA journal_mode = WAL");
-  db.run("PRAGMA synchronous = NORMAL");
-  db.run("PRAGMA cache_size = -16000");
-  db.exec(SCHEMA);
-  const columns = "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id) VALUES ";
-  const one = db.prepare(`${columns}(?, ?, ?, ?, ?, ?)`);
-  const many = db.prepare(columns + Array(rowsPerStatement).fill("(?, ?, ?, ?, ?, ?)").join(", "));
+  const db = openDatabase(join(dir, `ceiling-${rowsPerStatement}-${rowsPerTransaction}-${sync}.sqlite`), { sync });
+  migrate(db);
+  const columns = "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id, seq) VALUES ";
+  const one = db.prepare(`${columns}(?, ?, ?, ?, ?, ?, ?)`);
+  const many = db.prepare(columns + Array(rowsPerStatement).fill("(?, ?, ?, ?, ?, ?, ?)").join(", "));
   const containerIds = new Map<string, number>();
   let seconds = 0;
   let lines = 0;
-  let pending: { cid: number; entries: LogEntry[]; ids: bigint[] }[] = [];
+  let pending: { cid: number; entries: LogEntry[]; ids: bigint[]; seqs: number[] }[] = [];
   let pendingRows = 0;
   const flush = () => {
     const t0 = performance.now();
     db.transaction(() => {
-      for (const { cid, entries, ids } of pending) {
+      for (const { cid, entries, ids, seqs } of pending) {
         let i = 0;
         for (; i + rowsPerStatement <= entries.length && rowsPerStatement > 1; i += rowsPerStatement) {
           const params: (number | bigint | string)[] = [];
           for (let k = i; k < i + rowsPerStatement; k++)
-            params.push(cid, entries[k]!.timeNs, ids[k]!, entries[k]!.stream, entries[k]!.log, 1);
+            params.push(cid, entries[k]!.timeNs, ids[k]!, entries[k]!.stream, entries[k]!.log, 1, seqs[k]!);
           many.run(...params);
         }
-        for (; i < entries.length; i++) one.run(cid, entries[i]!.timeNs, ids[i]!, entries[i]!.stream, entries[i]!.log, 1);
+        for (; i < entries.length; i++)
+          one.run(cid, entries[i]!.timeNs, ids[i]!, entries[i]!.stream, entries[i]!.log, 1, seqs[i]!);
       }
     })();
     seconds += (performance.now() - t0) / 1000;
@@ -106,7 +106,7 @@ export function sqliteWriteCeiling(
       cid = Number((db.query("SELECT last_insert_rowid() AS id").get() as { id: number }).id);
       containerIds.set(key, cid);
     }
-    pending.push({ cid, entries, ids: lineIds(entries) });
+    pending.push({ cid, entries, ids: lineIds(entries), seqs: sequenceNumbers(entries) });
     pendingRows += entries.length;
     lines += entries.length;
     if (pendingRows >= rowsPerTransaction) flush();
@@ -126,7 +126,7 @@ export function sqliteReadCeiling(dataDir: string, q: Query, runs: number) {
     }
   ).id;
   const select = db
-    .query("SELECT rowid, ts, stream, log FROM lines WHERE container_id = ? AND ts >= ? AND ts <= ? ORDER BY ts, rowid")
+    .query("SELECT ts, seq, id, stream, log FROM lines WHERE container_id = ? AND ts >= ? AND ts <= ? ORDER BY ts, seq, id")
     .safeIntegers(true);
   const times: number[] = [];
   let rows = 0;
@@ -199,7 +199,7 @@ export async function cassandraWriteCeiling(
   for (const { entries } of rowBatches(`ceiling-${keyspace}`, shape, totalLines, startMs)) {
     const ids = lineIds(entries);
     const source = int64(BigInt.asIntN(64, Bun.hash.wyhash(sourceKey(entries[0]!))));
-    const seq = int64(BigInt(Date.now()) << 20n);
+    const seqs = sequenceNumbers(entries);
     const byPartition = new Map<string, { key: Buffer[]; rows: { query: string; params: unknown[] }[] }>();
     entries.forEach((e, i) => {
       const bucket = ((e.timeNs / BUCKET_NS) * BUCKET_NS) / 1_000_000n;
@@ -210,7 +210,7 @@ export async function cassandraWriteCeiling(
           key,
           (p = { key: [Buffer.from(e.namespace), Buffer.from(e.pod), Buffer.from(e.container), int64(bucket)], rows: [] }),
         );
-      p.rows.push({ query: insert, params: [...p.key, e.timeNs, ids[i], seq, stdout, e.log, source] });
+      p.rows.push({ query: insert, params: [...p.key, e.timeNs, ids[i], int64(BigInt(seqs[i]!)), stdout, e.log, source] });
     });
     for (const p of byPartition.values())
       for (let i = 0; i < p.rows.length; i += rowsPerBatch) batches.push(p.rows.slice(i, i + rowsPerBatch));

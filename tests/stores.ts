@@ -1,12 +1,16 @@
 // Every store, for suites that run end to end on each: the embedded store on a temporary
 // directory and the Cassandra store on the node at CASSANDRA_HOSTS (see tests/store/cassandra.test.ts).
-import { afterAll, beforeAll } from "bun:test";
+// When `bun run test` found no Cassandra (CASSANDRA_UNAVAILABLE), each Cassandra suite is one
+// failing test that says why.
+import { afterAll, beforeAll, describe, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import cassandra from "cassandra-driver";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp, type AppConfig } from "../src/app.ts";
-import { parseConfig } from "../src/config.ts";
+import { DEFAULT_CONFIG, parseConfig } from "../src/config.ts";
+import { serve as serveApp } from "../src/server.ts";
 import { CassandraStore, type CassandraStoreOptions } from "../src/store/cassandra.ts";
 import { cassandraOptionsOf } from "../src/store/open.ts";
 import { EmbeddedStore } from "../src/store/sqlite.ts";
@@ -18,6 +22,25 @@ export interface StoreUnderTest {
   open: (tag?: string) => Promise<LogStore>;
   /** Deletes what open() created. */
   cleanup: () => Promise<void>;
+  /**
+   * The label maps stored for a container, read from the store's own tables (not through the
+   * service): what a test checks when the service has no route that shows labels.
+   */
+  labelsOf: (container: { namespace: string; pod: string; container: string }, tag?: string) => Promise<Record<string, string>[]>;
+}
+
+/** Why no Cassandra node is there for the tests (set by scripts/test.ts), or undefined. */
+export function cassandraUnavailable(): string | undefined {
+  return process.env.CASSANDRA_UNAVAILABLE || undefined;
+}
+
+/** Stands in for a Cassandra suite that cannot run: one failing test whose message is the reason. */
+export function failCassandraSuite(name: string, reason: string): void {
+  describe(name, () => {
+    test("needs a Cassandra node", () => {
+      throw new Error(reason);
+    });
+  });
 }
 
 export function cassandraEndpoint(): { host: string; port: number } {
@@ -36,29 +59,63 @@ export function cassandraTestOptions(keyspace: string, over: Partial<CassandraSt
   return { ...cassandraOptionsOf(config), refreshSchemaDelay: 50, ...over };
 }
 
+/** The stores a suite runs on; without Cassandra, its Cassandra half is one failing test instead. */
 export function storesUnderTest(suite: string): StoreUnderTest[] {
   const dir = mkdtempSync(join(tmpdir(), `logserver-${suite}-`));
   const { host, port } = cassandraEndpoint();
   const keyspaces = new Set<string>();
-  return [
-    {
-      name: "embedded",
-      open: async (tag = "main") => new EmbeddedStore({ dataDir: join(dir, tag) }),
-      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  const embedded: StoreUnderTest = {
+    name: "embedded",
+    open: async (tag = "main") => new EmbeddedStore({ dataDir: join(dir, tag) }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    labelsOf: async (c, tag = "main") => {
+      const db = new Database(join(dir, tag, "logs.sqlite"), { readonly: true });
+      try {
+        const rows = db
+          .query(
+            `SELECT DISTINCT s.labels FROM lines l JOIN containers c ON c.id = l.container_id JOIN sources s ON s.id = l.source_id
+             WHERE c.namespace = ? AND c.pod = ? AND c.container = ? ORDER BY s.id`,
+          )
+          .values(c.namespace, c.pod, c.container) as [string][];
+        return rows.map(([labels]) => JSON.parse(labels) as Record<string, string>);
+      } finally {
+        db.close();
+      }
     },
+  };
+  const unavailable = cassandraUnavailable();
+  if (unavailable) {
+    failCassandraSuite(`${suite} on the cassandra store`, unavailable);
+    return [embedded];
+  }
+  const keyspaceOf = (tag: string) => `kils_test_${process.pid}_${suite}_${tag}`.replace(/[^A-Za-z0-9_]/g, "_");
+  const cql = () =>
+    new cassandra.Client({ contactPoints: [host], localDataCenter: "datacenter1", protocolOptions: { port, maxVersion: 4 } });
+  return [
+    embedded,
     {
       name: "cassandra",
       open: (tag = "main") => {
-        const keyspace = `kils_test_${process.pid}_${suite}_${tag}`.replace(/[^A-Za-z0-9_]/g, "_");
+        const keyspace = keyspaceOf(tag);
         keyspaces.add(keyspace);
         return CassandraStore.connect(cassandraTestOptions(keyspace));
       },
+      labelsOf: async (c, tag = "main") => {
+        const client = cql();
+        try {
+          // As JSON, so that the driver's own map decoding plays no part in what is read.
+          const rs = await client.execute(
+            `SELECT JSON labels FROM ${keyspaceOf(tag)}.log_sources WHERE namespace = ? AND pod_name = ? AND container_name = ?`,
+            [c.namespace, c.pod, c.container],
+            { prepare: true },
+          );
+          return rs.rows.map((r) => (JSON.parse(r["[json]"] as string) as { labels: Record<string, string> }).labels);
+        } finally {
+          await client.shutdown();
+        }
+      },
       cleanup: async () => {
-        const client = new cassandra.Client({
-          contactPoints: [host],
-          localDataCenter: "datacenter1",
-          protocolOptions: { port, maxVersion: 4 },
-        });
+        const client = cql();
         try {
           await client.connect();
           for (const keyspace of keyspaces) await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
@@ -70,14 +127,13 @@ export function storesUnderTest(suite: string): StoreUnderTest[] {
   ];
 }
 
-/** A real HTTP server (Bun.serve on a free loopback port) in front of the app. */
+/** A real HTTP server on a free loopback port in front of the app, served as main.ts serves it. */
 export function serve(store: LogStore, config: Partial<AppConfig> = {}): { url: string; stop: () => Promise<void> } {
   const app = createApp(store, config);
-  const server = Bun.serve({
+  const server = serveApp(app, {
     hostname: "127.0.0.1",
     port: 0,
-    fetch: (request) => app.handle(request),
-    maxRequestBodySize: 256 * 1024 * 1024,
+    bodyTimeoutSeconds: config.bodyTimeoutSeconds ?? DEFAULT_CONFIG.bodyTimeoutSeconds,
   });
   return { url: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
 }

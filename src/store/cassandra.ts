@@ -21,10 +21,20 @@ import type { ConsistencyName, ReplicationStrategy } from "../config.ts";
 import { log } from "../log.ts";
 import { NS_PER_SECOND, nowNs } from "../time.ts";
 import {
+  compareRows,
+  compositeKey,
+  containerKey,
   lineIds,
+  sameContainer,
   sameContainerAndSource,
+  sequenceNumbers,
   sourceKey,
-  strictlyRising,
+  type OrderedRow,
+} from "./lines.ts";
+import { Semaphore } from "./semaphore.ts";
+import {
+  DEFAULT_PAGE_BYTES,
+  ROW_OVERHEAD_BYTES,
   StoreBusyError,
   StoreUnavailableError,
   type LogEntry,
@@ -32,6 +42,9 @@ import {
   type LogStore,
   type Query,
   type StoreHealth,
+  type StoreObserver,
+  type StoreRejection,
+  type WriteResult,
 } from "./store.ts";
 
 const { Client, auth, policies, types, errors } = cassandra;
@@ -52,10 +65,13 @@ export interface CassandraStoreOptions {
   writeConcurrency: number;
   writeBufferSize: number;
   retentionSeconds: number;
-  /** Rows per page when reading one partition. */
-  fetchSize?: number;
-  /** Partitions read ahead of the one being streamed. */
-  readAhead?: number;
+  /** Largest text sent in one request (MAX_REQUEST_BYTES): larger lines are rejected unsent. */
+  maxRequestBytes?: number;
+  /** A page read from one partition holds about this many bytes of text. */
+  pageBytes?: number;
+  /** Bytes of text read ahead of the page being streamed (pages of later partitions). */
+  readAheadBytes?: number;
+  observer?: StoreObserver;
   /** Driver schema-refresh debounce (ms); tests lower it. */
   refreshSchemaDelay?: number;
 }
@@ -68,12 +84,17 @@ const DAY_SECONDS = 86_400;
 const BATCH_ROWS = 50;
 const BATCH_BYTES = 1024 * 1024;
 const INDEX_CACHE_LIMIT = 100_000;
+/** Rows of the first page of a query, before the size of a row is known (few: they may be huge). */
+const FIRST_FETCH_ROWS = 8;
+const MAX_FETCH_ROWS = 5000;
 /** Ranges of fewer buckets than this are read without consulting the index (4 minutes). */
 const DIRECT_BUCKETS = 8n;
 
 /** Errors that mean "not now": the client should retry (503), never give up (400). */
 const TRANSIENT_CODES = new Set<number>([
   types.responseErrorCodes.serverError,
+  types.responseErrorCodes.protocolError,
+  types.responseErrorCodes.badCredentials,
   types.responseErrorCodes.unavailableException,
   types.responseErrorCodes.overloaded,
   types.responseErrorCodes.isBootstrapping,
@@ -81,32 +102,30 @@ const TRANSIENT_CODES = new Set<number>([
   types.responseErrorCodes.writeTimeout,
   types.responseErrorCodes.readTimeout,
   types.responseErrorCodes.readFailure,
+  types.responseErrorCodes.functionFailure,
   types.responseErrorCodes.writeFailure,
+  types.responseErrorCodes.unauthorized,
+  types.responseErrorCodes.configError,
+  types.responseErrorCodes.unprepared,
 ]);
 
-function isTransient(error: unknown): boolean {
+/**
+ * Whether a failed write may succeed later. Outages, timeouts, overload and the cluster's own
+ * configuration (credentials, permissions) pass or get fixed: the batch is answered 503 and sent
+ * again. What Cassandra refuses as invalid for this data (a value too large for a request, a value
+ * of the wrong type) or the driver cannot even encode would fail forever: those lines are
+ * rejected, so that a client that retries without limit is not stuck on them.
+ */
+export function isTransient(error: unknown): boolean {
   if (error instanceof errors.NoHostAvailableError || error instanceof errors.OperationTimedOutError) return true;
   if (error instanceof errors.BusyConnectionError) return true;
   if (error instanceof errors.ResponseError) return TRANSIENT_CODES.has(error.code);
-  // The driver reports a shut-down or not-yet-connected client as a plain DriverError.
-  return error instanceof errors.DriverError;
-}
-
-/** Counts permits; waiters queue in arrival order. Bounds requests in flight to Cassandra. */
-class Semaphore {
-  private waiting: (() => void)[] = [];
-  constructor(private available: number) {}
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.available > 0) this.available--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.available++;
-    }
-  }
+  // Values the driver cannot encode.
+  if (error instanceof errors.ArgumentError || error instanceof errors.NotSupportedError) return false;
+  if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) return false;
+  // The driver reports a shut-down or not-yet-connected client as a plain DriverError; anything
+  // unforeseen is taken as passing rather than lose lines to it.
+  return true;
 }
 
 interface Statements {
@@ -125,7 +144,9 @@ interface Statements {
 
 export class CassandraStore implements LogStore {
   readonly kind = "cassandra";
+  readonly countsDeduplicated = false;
   private readonly consistency: number;
+  private readonly writeOptions: cassandra.QueryOptions;
   private readonly writes: Semaphore;
   private readonly reads = new Semaphore(32);
   /** Index rows (buckets and days) known to be written; bounded, cleared when full. */
@@ -140,6 +161,7 @@ export class CassandraStore implements LogStore {
     private readonly options: CassandraStoreOptions,
   ) {
     this.consistency = types.consistencies[toConsistencyKey(options.consistency)];
+    this.writeOptions = { prepare: true, consistency: this.consistency, isIdempotent: true };
     this.writes = new Semaphore(options.writeConcurrency);
     const ks = options.keyspace;
     const columns = "namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, source";
@@ -190,9 +212,9 @@ export class CassandraStore implements LogStore {
     return new CassandraStore(client, options);
   }
 
-  async write(entries: LogEntry[]): Promise<void> {
+  async write(entries: LogEntry[]): Promise<WriteResult> {
     if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
-    if (entries.length === 0) return;
+    if (entries.length === 0) return { deduplicated: 0, rejected: [] };
     // Bounded queue: refuse rather than pile up (a batch larger than the whole buffer still
     // goes through alone, or it could never be stored).
     if (this.queued > 0 && this.queued + entries.length > this.options.writeBufferSize) {
@@ -204,30 +226,32 @@ export class CassandraStore implements LogStore {
     const work = this.writeBatch(entries);
     this.inFlight.add(work);
     try {
-      await work;
+      // Writes are blind upserts: whether a line met one stored before cannot be told without a read.
+      return { deduplicated: 0, rejected: await work };
     } catch (error) {
-      if (isTransient(error)) {
-        throw new StoreUnavailableError(`cassandra write failed: ${(error as Error).message}`, 5, { cause: error });
-      }
-      throw error;
+      throw new StoreUnavailableError(`cassandra write failed: ${(error as Error).message}`, 5, { cause: error });
     } finally {
       this.inFlight.delete(work);
       this.queued -= entries.length;
     }
   }
 
-  private async writeBatch(entries: LogEntry[]): Promise<void> {
+  /**
+   * Writes a batch: index rows first, then the lines, in unlogged single-partition batches.
+   * Resolves with the entries Cassandra refused for good (each tried alone first, so that one
+   * bad line never costs its neighbours); rejects with the first failure that may pass.
+   */
+  private async writeBatch(entries: LogEntry[]): Promise<StoreRejection[]> {
     const ids = lineIds(entries);
+    const seqs = sequenceNumbers(entries);
+    const rejected = new Map<number, string>();
+    const maxBytes = this.options.maxRequestBytes ?? MAX_REQUEST_BYTES;
     const retention = this.options.retentionSeconds;
     const nowTimeNs = nowNs();
-    // Arrival order of lines with equal timestamps: this batch's arrival, then its position. A
-    // batch in strictly rising time order has no equal times within it, so its rows share one
-    // (pre-encoded) value: the batch's arrival.
-    const seqBase = BigInt(Date.now()) << 20n;
-    const sharedSeq = strictlyRising(entries) ? int64(seqBase) : undefined;
     const s = this.statements;
-    const partitions = new Map<string, { rows: unknown[][]; bytes: number[]; key: Buffer[] }>();
-    const index: { key: string; query: string; params: unknown[] }[] = [];
+    const partitions = new Map<string, Partition>();
+    /** Index rows to write, with the entries that need them (lists filled as entries are seen). */
+    const index = new Map<string, { query: string; params: unknown[]; at: number[][] }>();
     const now = Date.now();
     // With a retention, index rows expire: one written more than a day ago is written again, so
     // that a container logging for longer than the retention keeps its source row alive.
@@ -235,54 +259,63 @@ export class CassandraStore implements LogStore {
       const at = this.knownIndex.get(key);
       return at !== undefined && (retention === 0 || now - at < DAY_SECONDS * 1000);
     };
-    const indexed = (key: string) => known(key) || index.some((x) => x.key === key);
+    const need = (key: string, dependents: number[], query: string, params: unknown[]) => {
+      if (known(key)) return;
+      const item = index.get(key);
+      if (item) item.at.push(dependents);
+      else index.set(key, { query, params, at: [dependents] });
+    };
     // Index rows outlive the longest-lived line they point to.
     const indexTtl = retention > 0 ? [retention + DAY_SECONDS] : [];
-    let last: { e: LogEntry; source: Buffer } | undefined;
+    let last: SourceRun | undefined;
+    let lastPartition: { bucket: bigint; run: SourceRun; p: Partition } | undefined;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       const bucket = bucketOf(e.timeNs);
-      const container = `${e.namespace}\u0000${e.pod}\u0000${e.container}`;
-      const pk = `${container}\u0000${bucket}`;
-      let p = partitions.get(pk);
+      if (last === undefined || !sameContainerAndSource(last.e, e)) {
+        const container = last !== undefined && sameContainer(last.e, e) ? last.container : containerKey(e);
+        const key = sourceKey(e);
+        const id = BigInt.asIntN(64, Bun.hash.wyhash(key));
+        last = { e, source: int64(id), container, at: [], tooLarge: tooLargeFor(key, maxBytes, "metadata (labels)") };
+        if (last.tooLarge === undefined)
+          need(compositeKey(container, `s${id}`), last.at, retention > 0 ? s.insertSourceWithTtl : s.insertSource, [
+            e.namespace,
+            e.pod,
+            e.container,
+            id,
+            e.podId,
+            e.dockerId,
+            e.host,
+            e.labels,
+            ...indexTtl,
+          ]);
+      }
+      // What Cassandra cannot take in one request is never sent: an oversized frame is refused,
+      // and can cost the requests that share its connection (seen here: their reads time out).
+      const tooLarge = last.tooLarge ?? tooLargeFor(e.log, maxBytes, "line");
+      if (tooLarge !== undefined) {
+        rejected.set(i, tooLarge);
+        continue;
+      }
+      last.at.push(i);
+      // Consecutive lines of a container mostly share their partition.
+      let p = lastPartition?.bucket === bucket && lastPartition.run === last ? lastPartition.p : undefined;
+      const pk = p ? "" : compositeKey(last.container, String(bucket));
+      p ??= partitions.get(pk);
       if (p === undefined) {
         // Values shared by every row of the partition are encoded once (the driver passes
         // Buffers through): most of a row's encoding cost otherwise.
-        p = { rows: [], bytes: [], key: [utf8(e.namespace), utf8(e.pod), utf8(e.container), int64(bucket)] };
+        p = { rows: [], bytes: [], at: [], key: [utf8(e.namespace), utf8(e.pod), utf8(e.container), int64(bucket)] };
         partitions.set(pk, p);
-        if (!known(pk)) {
-          const day = dayOf(bucket);
-          index.push({
-            key: pk,
-            query: retention > 0 ? s.insertBucketWithTtl : s.insertBucket,
-            params: [e.namespace, e.pod, e.container, day, bucket, ...indexTtl],
-          });
-          const dayKey = `${container}\u0000d${day}`;
-          if (!indexed(dayKey)) {
-            index.push({
-              key: dayKey,
-              query: retention > 0 ? s.insertDayWithTtl : s.insertDay,
-              params: [e.namespace, e.pod, e.container, day, ...indexTtl],
-            });
-          }
-        }
+        const day = dayOf(bucket);
+        const names = [e.namespace, e.pod, e.container];
+        need(pk, p.at, retention > 0 ? s.insertBucketWithTtl : s.insertBucket, [...names, day, bucket, ...indexTtl]);
+        need(compositeKey(last.container, `d${day}`), p.at, retention > 0 ? s.insertDayWithTtl : s.insertDay, [
+          ...names,
+          day,
+          ...indexTtl,
+        ]);
       }
-      let source: Buffer;
-      if (last !== undefined && sameContainerAndSource(last.e, e)) {
-        source = last.source;
-      } else {
-        const id = BigInt.asIntN(64, Bun.hash.wyhash(sourceKey(e)));
-        source = int64(id);
-        const sourceIndexKey = `${container}\u0000s${id}`;
-        if (!indexed(sourceIndexKey)) {
-          index.push({
-            key: sourceIndexKey,
-            query: retention > 0 ? s.insertSourceWithTtl : s.insertSource,
-            params: [e.namespace, e.pod, e.container, id, e.podId, e.dockerId, e.host, e.labels, ...indexTtl],
-          });
-        }
-      }
-      last = { e, source };
       const row: unknown[] = [
         p.key[0],
         p.key[1],
@@ -290,26 +323,37 @@ export class CassandraStore implements LogStore {
         p.key[3],
         e.timeNs,
         ids[i],
-        sharedSeq ?? seqBase + BigInt(i),
+        int64(BigInt(seqs[i]!)),
         e.stream === "stdout" ? STDOUT : e.stream === "stderr" ? STDERR : e.stream,
         e.log,
-        source,
+        last.source,
       ];
       if (retention > 0) row.push(ttlFor(e.timeNs, nowTimeNs, retention));
       p.rows.push(row);
       p.bytes.push(e.log.length);
+      p.at.push(i);
+      lastPartition = { bucket, run: last, p };
     }
 
+    const refuse = (at: number[][], error: unknown) => {
+      const detail = `Cassandra refused the line: ${(error as Error).message}`;
+      for (const list of at) for (const i of list) if (!rejected.has(i)) rejected.set(i, detail);
+    };
     // Index first: a bucket listed without lines costs one empty read, lines without their
-    // bucket listed would be invisible.
-    await Promise.all(
-      index.map(({ query, params }) =>
-        this.writes.run(() =>
-          this.client.execute(query, params, { prepare: true, consistency: this.consistency, isIdempotent: true }),
-        ),
-      ),
+    // bucket listed would be invisible. An index row refused for good refuses its lines.
+    const indexResults = await Promise.allSettled(
+      [...index.entries()].map(async ([key, { query, params, at }]) => {
+        try {
+          await this.writes.run(() => this.client.execute(query, params, this.writeOptions));
+          this.rememberIndex(key);
+        } catch (error) {
+          if (isTransient(error)) throw error;
+          refuse(at, error);
+        }
+      }),
     );
-    for (const { key } of index) this.rememberIndex(key);
+    const indexFailure = indexResults.find((r) => r.status === "rejected");
+    if (indexFailure) throw (indexFailure as PromiseRejectedResult).reason;
 
     const insert = retention > 0 ? this.statements.insertWithTtl : this.statements.insert;
     const batches: Promise<unknown>[] = [];
@@ -322,18 +366,9 @@ export class CassandraStore implements LogStore {
           bytes += p.bytes[end]!;
           end++;
         }
-        const queries = p.rows.slice(start, end).map((params) => ({ query: insert, params }));
-        batches.push(
-          this.writes.run(() =>
-            queries.length === 1
-              ? this.client.execute(insert, queries[0]!.params, {
-                  prepare: true,
-                  consistency: this.consistency,
-                  isIdempotent: true,
-                })
-              : this.client.batch(queries, { prepare: true, logged: false, consistency: this.consistency, isIdempotent: true }),
-          ),
-        );
+        const rows: number[] = [];
+        for (let k = start; k < end; k++) if (!rejected.has(p.at[k]!)) rows.push(k);
+        if (rows.length > 0) batches.push(this.writeRows(insert, p, rows, refuse));
         start = end;
       }
     }
@@ -342,6 +377,30 @@ export class CassandraStore implements LogStore {
     const results = await Promise.allSettled(batches);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
+    return [...rejected].map(([index, detail]) => ({ index, detail })).sort((a, b) => a.index - b.index);
+  }
+
+  /** Rows of one partition in one request; when Cassandra refuses them for good, each alone. */
+  private async writeRows(
+    insert: string,
+    p: Partition,
+    rows: number[],
+    refuse: (at: number[][], error: unknown) => void,
+  ): Promise<void> {
+    try {
+      await this.writes.run(() =>
+        rows.length === 1
+          ? this.client.execute(insert, p.rows[rows[0]!]!, this.writeOptions)
+          : this.client.batch(
+              rows.map((k) => ({ query: insert, params: p.rows[k]! })),
+              { ...this.writeOptions, logged: false },
+            ),
+      );
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      if (rows.length === 1) return refuse([[p.at[rows[0]!]!]], error);
+      await Promise.all(rows.map((k) => this.writeRows(insert, p, [k], refuse)));
+    }
   }
 
   private rememberIndex(key: string): void {
@@ -352,24 +411,43 @@ export class CassandraStore implements LogStore {
   async *query(query: Query): AsyncIterable<LogRow[]> {
     if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
     const buckets = await this.bucketsFor(query);
-    const readAhead = this.options.readAhead ?? 8;
-    // Partitions are disjoint in time and listed in order: read a few ahead in parallel and
-    // hand them out in order.
-    const pending: Promise<PartitionPage>[] = [];
+    const pageBytes = this.options.pageBytes ?? DEFAULT_PAGE_BYTES;
+    const readAheadBytes = this.options.readAheadBytes ?? 8 * pageBytes;
+    const sizer = new PageSizer(pageBytes);
+    // Partitions are disjoint in time and listed in order: the first pages of later ones are
+    // read ahead, in parallel, while their estimated size fits in readAheadBytes, and handed out
+    // in order. Until a page has told the size of a row, one partition is read at a time.
+    const pending: { page: Promise<PartitionPage>; bytes: number }[] = [];
+    let aheadBytes = 0;
     let next = 0;
     const fill = () => {
-      while (pending.length < readAhead && next < buckets.length) {
-        const p = this.readPartition(query, buckets[next++]!);
-        p.catch(() => {}); // observed when its turn comes
-        pending.push(p);
+      while (next < buckets.length) {
+        const bytes = sizer.pageEstimate();
+        if (pending.length > 0 && (bytes === undefined || aheadBytes + bytes > readAheadBytes)) return;
+        const page = this.readPartition(query, buckets[next++]!, sizer);
+        page.catch(() => {}); // observed when its turn comes
+        pending.push({ page, bytes: bytes ?? pageBytes });
+        aheadBytes += bytes ?? pageBytes;
       }
     };
     fill();
+    // Lines of one time come from Cassandra in (ts, id) order and go out in (ts, seq, id) order:
+    // a run of equal times is held until it is complete, also across a page border.
+    let run: OrderedRow[] = [];
     while (pending.length > 0) {
-      let page = await pending.shift()!;
+      const head = pending.shift()!;
+      aheadBytes -= head.bytes;
+      let page = await head.page;
       fill();
       for (;;) {
-        if (page.rows.length > 0) yield page.rows;
+        const out: LogRow[] = [];
+        for (const row of page.rows) {
+          if (run.length > 0 && row.timeNs !== run[0]!.timeNs) run = flushRun(run, out);
+          run.push(row);
+        }
+        // A time lies in one partition: at its end the run is complete.
+        if (page.more === undefined) run = flushRun(run, out);
+        yield* cutPages(out, pageBytes);
         if (page.more === undefined) break;
         page = await page.more();
       }
@@ -410,21 +488,30 @@ export class CassandraStore implements LogStore {
     return out;
   }
 
-  private async readPartition(q: Query, bucket: bigint, pageState?: string): Promise<PartitionPage> {
+  private async readPartition(q: Query, bucket: bigint, sizer: PageSizer, pageState?: string): Promise<PartitionPage> {
     const rs = await this.reads.run(() =>
       this.execute(this.statements.selectLines, [q.namespace, q.pod, q.container, bucket, q.startNs, q.endNs], {
-        fetchSize: this.options.fetchSize ?? 5000,
+        fetchSize: sizer.fetchSize(),
         pageState,
       }),
     );
-    const rows = new Array<LogRow & { seq: bigint }>(rs.rows.length);
+    const rows = new Array<OrderedRow>(rs.rows.length);
+    let bytes = 0;
     for (let i = 0; i < rs.rows.length; i++) {
       const r = rs.rows[i]!;
-      rows[i] = { timeNs: r.ts as bigint, log: r.log as string, stream: (r.stream as string | null) ?? "", seq: r.seq as bigint };
+      const text = r.log as string;
+      bytes += text.length + ROW_OVERHEAD_BYTES;
+      rows[i] = {
+        timeNs: r.ts as bigint,
+        log: text,
+        stream: (r.stream as string | null) ?? "",
+        seq: Number(r.seq as bigint),
+        id: r.id as bigint,
+      };
     }
-    orderEqualTimes(rows);
-    const more = rs.pageState ? () => this.readPartition(q, bucket, rs.pageState) : undefined;
-    return { rows: rows.map(({ timeNs, log, stream }) => ({ timeNs, log, stream })), more };
+    sizer.observe(rows.length, bytes);
+    const more = rs.pageState ? () => this.readPartition(q, bucket, sizer, rs.pageState) : undefined;
+    return { rows, more };
   }
 
   private async execute(query: string, params: unknown[], opts: { fetchSize?: number; pageState?: string }) {
@@ -461,8 +548,45 @@ export class CassandraStore implements LogStore {
   }
 }
 
+/** A data partition's rows of one batch, with the entries they come from. */
+interface Partition {
+  rows: unknown[][];
+  /** Text length of each row, for batch sizes. */
+  bytes: number[];
+  /** Entry index of each row. */
+  at: number[];
+  /** The partition key, encoded once. */
+  key: Buffer[];
+}
+
+/** A run of a batch's entries of one container and one source. */
+interface SourceRun {
+  e: LogEntry;
+  source: Buffer;
+  container: string;
+  /** Entries of the run: they need its source row. */
+  at: number[];
+  /** Why the run's source row cannot be written (too large), if so: its lines are rejected. */
+  tooLarge?: string;
+}
+
+/**
+ * Cassandra's largest request (native_transport_max_frame_size, 16 MiB by default), less room
+ * for the rest of a row.
+ */
+export const MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024;
+
+/** Why a text cannot go to Cassandra in one request, or undefined when it can. */
+function tooLargeFor(text: string, maxBytes: number, what: string): string | undefined {
+  // Cheap test first: a UTF-16 unit is at most 3 bytes of UTF-8.
+  if (text.length * 3 <= maxBytes) return undefined;
+  const bytes = Buffer.byteLength(text);
+  if (bytes <= maxBytes) return undefined;
+  return `the ${what} of ${bytes} bytes is larger than Cassandra takes in one request (${maxBytes} bytes; native_transport_max_frame_size)`;
+}
+
 interface PartitionPage {
-  rows: LogRow[];
+  rows: OrderedRow[];
   more?: () => Promise<PartitionPage>;
 }
 
@@ -496,17 +620,50 @@ function ttlFor(timeNs: bigint, nowNs: bigint, retention: number): number {
   return Math.max(1, Math.min(retention, retention - Math.max(0, age)));
 }
 
-/** Rows arrive ordered by (ts, id); lines with equal ts go in arrival (seq) order instead. */
-function orderEqualTimes(rows: (LogRow & { seq: bigint })[]): void {
-  let i = 0;
-  while (i < rows.length) {
-    let j = i + 1;
-    while (j < rows.length && rows[j]!.timeNs === rows[i]!.timeNs) j++;
-    if (j - i > 1) {
-      const run = rows.slice(i, j).sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
-      for (let k = 0; k < run.length; k++) rows[i + k] = run[k]!;
+/** Rows in pages of about `pageBytes` of text. */
+function* cutPages(rows: LogRow[], pageBytes: number): Generator<LogRow[]> {
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    bytes += rows[i]!.log.length + ROW_OVERHEAD_BYTES;
+    if (bytes >= pageBytes) {
+      yield start === 0 && i === rows.length - 1 ? rows : rows.slice(start, i + 1);
+      start = i + 1;
+      bytes = 0;
     }
-    i = j;
+  }
+  if (start < rows.length) yield start === 0 ? rows : rows.slice(start);
+}
+
+/** Moves a complete run of equal times to `out`, in (seq, id) order; returns an empty run. */
+function flushRun(run: OrderedRow[], out: LogRow[]): OrderedRow[] {
+  if (run.length > 1) run.sort(compareRows);
+  for (const r of run) out.push(r);
+  return [];
+}
+
+/**
+ * Rows per page from the rows seen so far: a page holds about `pageBytes` of text however long
+ * the lines are. Before any row is seen, pages are small.
+ */
+class PageSizer {
+  private rows = 0;
+  private bytes = 0;
+  constructor(private readonly pageBytes: number) {}
+
+  observe(rows: number, bytes: number): void {
+    this.rows += rows;
+    this.bytes += bytes;
+  }
+
+  fetchSize(): number {
+    if (this.rows === 0) return FIRST_FETCH_ROWS;
+    return Math.max(1, Math.min(MAX_FETCH_ROWS, Math.floor(this.pageBytes / (this.bytes / this.rows))));
+  }
+
+  /** Bytes a page of fetchSize() rows is expected to hold; undefined before any row is seen. */
+  pageEstimate(): number | undefined {
+    return this.rows === 0 ? undefined : Math.ceil((this.fetchSize() * this.bytes) / this.rows);
   }
 }
 

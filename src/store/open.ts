@@ -2,14 +2,20 @@
 import type { Config } from "../config.ts";
 import { EmbeddedStore } from "./sqlite.ts";
 import type { CassandraStoreOptions } from "./cassandra.ts";
-import type { LogStore } from "./store.ts";
+import type { LogStore, StoreObserver } from "./store.ts";
 
-export async function openStore(config: Config): Promise<LogStore> {
+export async function openStore(config: Config, observer?: StoreObserver): Promise<LogStore> {
   if (config.store === "embedded") {
-    return new EmbeddedStore({ dataDir: config.dataDir, retentionSeconds: config.retentionSeconds });
+    return new EmbeddedStore({
+      dataDir: config.dataDir,
+      retentionSeconds: config.retentionSeconds,
+      writeBufferSize: config.embeddedWriteBufferSize,
+      sync: config.embeddedSync,
+      observer,
+    });
   }
   const { CassandraStore } = await import("./cassandra.ts");
-  return CassandraStore.connect(cassandraOptionsOf(config));
+  return CassandraStore.connect({ ...cassandraOptionsOf(config), observer });
 }
 
 /** The Cassandra store's options from the configuration. */

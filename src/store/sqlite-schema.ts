@@ -1,7 +1,9 @@
-// The embedded store's database: file, pragmas and schema, shared by the store (reads) and its
-// writer thread (writes).
+// The embedded store's database: file, pragmas, schema and the statements both sides use, shared
+// by the store (reads) and its writer thread (writes).
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
+
+export type EmbeddedSync = "full" | "normal";
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS containers (
@@ -25,23 +27,37 @@ CREATE TABLE IF NOT EXISTS lines (
   id INTEGER NOT NULL,
   stream TEXT NOT NULL,
   log TEXT NOT NULL,
-  source_id INTEGER NOT NULL
+  source_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS lines_by_time ON lines (container_id, ts, id);
 `;
+
+/**
+ * One page of a container's lines after a cursor (ts, seq, id), in (ts, seq, id) order. The
+ * index gives time order; SQLite sorts only the rows of equal time by (seq, id).
+ */
+export const SELECT_PAGE = `SELECT ts, seq, id, stream, log FROM lines
+  WHERE container_id = ?1 AND ts >= ?2 AND ts <= ?3 AND (ts > ?2 OR seq > ?4 OR (seq = ?4 AND id > ?5))
+  ORDER BY ts, seq, id LIMIT ?6`;
+
+export const SELECT_CONTAINER = "SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?";
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, "logs.sqlite");
 }
 
-/** Opens the database with the store's pragmas; `readonly` for the query side. */
-export function openDatabase(path: string, readonly = false): Database {
-  const db = new Database(path, readonly ? { readonly: true, strict: true } : { create: true, strict: true });
-  if (!readonly) {
+/**
+ * Opens the database with the store's pragmas. The writer's connection sets the durability:
+ * in WAL mode `full` syncs the log at every commit (an acknowledged batch survives power loss),
+ * `normal` only at checkpoints (it survives a crash of the process; power loss can take the last
+ * commits).
+ */
+export function openDatabase(path: string, options: { readonly?: boolean; sync?: EmbeddedSync } = {}): Database {
+  const db = new Database(path, options.readonly ? { readonly: true, strict: true } : { create: true, strict: true });
+  if (!options.readonly) {
     db.run("PRAGMA journal_mode = WAL");
-    // NORMAL in WAL mode survives a crash of this process; only power loss can take the last
-    // commits. FULL would fsync on every batch.
-    db.run("PRAGMA synchronous = NORMAL");
+    db.run(`PRAGMA synchronous = ${options.sync === "normal" ? "NORMAL" : "FULL"}`);
   }
   db.run("PRAGMA busy_timeout = 5000");
   db.run("PRAGMA temp_store = MEMORY");
@@ -49,11 +65,20 @@ export function openDatabase(path: string, readonly = false): Database {
   return db;
 }
 
+/** Creates what is missing, and adds what older databases lack. */
+export function migrate(db: Database): void {
+  db.exec(SCHEMA);
+  const columns = db.query("SELECT name FROM pragma_table_info('lines')").values() as [string][];
+  if (!columns.some(([name]) => name === "seq")) db.run("ALTER TABLE lines ADD COLUMN seq INTEGER NOT NULL DEFAULT 0");
+}
+
 /** A batch as it travels to the writer thread: columns, so that passing it costs next to nothing. */
 export interface PackedBatch {
   n: number;
   ts: BigInt64Array;
   ids: BigInt64Array;
+  /** Order among lines of the same time (sequenceNumbers). */
+  seqs: Float64Array;
   /** Every line's text, concatenated; line i ends at ends[i] (UTF-16 units). */
   logs: string;
   ends: Uint32Array;
@@ -66,9 +91,28 @@ export interface PackedBatch {
 }
 
 export type WriterRequest =
-  | { type: "open"; path: string }
+  | { type: "open"; path: string; sync: EmbeddedSync }
   | { type: "write"; id: number; batch: PackedBatch }
   | { type: "expire"; id: number; beforeNs: bigint }
   | { type: "close"; id: number };
 
-export type WriterReply = { id: number; error?: string; deleted?: number };
+/** The id of the writer's reply to "open" (0 is a failure of the thread itself). */
+export const OPENED = -1;
+
+export interface WriterSettings {
+  /** PRAGMA synchronous of the write connection: "full", "normal" (or the number SQLite gave). */
+  synchronous: string;
+  journal: string;
+}
+
+export interface WriterReply {
+  id: number;
+  settings?: WriterSettings;
+  /** The batch (or request) failed as a whole and nothing of it is stored: a retry is safe. */
+  error?: string;
+  deleted?: number;
+  /** Lines that met a line another batch had stored under the same key. */
+  deduplicated?: number;
+  /** Lines refused for good, by index in the batch; the others are stored. */
+  rejected?: { index: number; detail: string }[];
+}

@@ -1,48 +1,80 @@
 // The embedded store's writer thread. It owns the only write connection: batches that arrive
 // while one is being written are committed together (group commit), and parsing on the main
 // thread overlaps with writing here, so ingest uses two cores instead of one.
-import type { Database, Statement } from "bun:sqlite";
-import { GcPacer } from "../memory.ts";
-import { openDatabase, type PackedBatch, type WriterReply, type WriterRequest } from "./sqlite-schema.ts";
+//
+// A group that fails is retried batch by batch, so that one batch's trouble never costs the
+// others; a batch that fails on its own for good (a row SQLite refuses) is written row by row,
+// and only the rows refused are reported. Failures that may pass (disk full, I/O, locks) fail the
+// batch as a whole: it is rolled back and the client retries it.
+import type { Database, SQLiteError, Statement } from "bun:sqlite";
+import { compositeKey } from "./lines.ts";
+import { migrate, OPENED, openDatabase, type PackedBatch, type WriterReply, type WriterRequest } from "./sqlite-schema.ts";
 
 declare const self: Worker;
 
 const CACHE_LIMIT = 50_000;
-
-let db: Database | undefined;
-let insertLine: Statement;
-let insertLines: Statement;
 /** Rows per multi-row INSERT: fewer statement steps and calls into SQLite (about 20% faster). */
 const ROWS_PER_INSERT = 50;
+const COLUMNS = 7;
+
+let db: Database | undefined;
+let statements: Statement[] = [];
+let insertLine: Statement;
+let insertLines: Statement;
+let selectSeq: Statement;
 let selectContainer: Statement;
 let insertContainer: Statement;
 let selectSource: Statement;
 let insertSource: Statement;
+let selectContainerIds: Statement;
+let deleteBefore: Statement;
 const containerIds = new Map<string, number>();
 const sourceIds = new Map<string, number>();
 let pending: { id: number; batch: PackedBatch }[] = [];
-// This thread's heap fills with the text of the lines it writes: collect it as the main thread does.
-const gc = new GcPacer(16 * 1024 * 1024);
 let scheduled = false;
 
 function reply(message: WriterReply): void {
   self.postMessage(message);
 }
 
-function open(path: string): void {
-  db = openDatabase(path);
-  const insert = "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id) VALUES ";
-  insertLine = db.prepare(`${insert}(?, ?, ?, ?, ?, ?)`);
-  insertLines = db.prepare(insert + Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?)").join(", "));
-  selectContainer = db.prepare("SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?");
-  insertContainer = db.prepare("INSERT INTO containers (namespace, pod, container) VALUES (?, ?, ?) ON CONFLICT DO NOTHING");
-  selectSource = db.prepare("SELECT id FROM sources WHERE pod_id = ? AND docker_id = ? AND host = ? AND labels = ?");
-  insertSource = db.prepare("INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+function open(path: string, sync: "full" | "normal"): void {
+  db = openDatabase(path, { sync });
+  migrate(db);
+  const prepare = (sql: string) => {
+    const s = db!.prepare(sql);
+    statements.push(s);
+    return s;
+  };
+  const insert = "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id, seq) VALUES ";
+  const row = `(${Array(COLUMNS).fill("?").join(", ")})`;
+  insertLine = prepare(insert + row);
+  insertLines = prepare(insert + Array(ROWS_PER_INSERT).fill(row).join(", "));
+  selectSeq = prepare("SELECT seq FROM lines WHERE container_id = ? AND ts = ? AND id = ?");
+  selectContainer = prepare("SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?");
+  insertContainer = prepare("INSERT INTO containers (namespace, pod, container) VALUES (?, ?, ?) ON CONFLICT DO NOTHING");
+  selectSource = prepare("SELECT id FROM sources WHERE pod_id = ? AND docker_id = ? AND host = ? AND labels = ?");
+  insertSource = prepare("INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+  selectContainerIds = prepare("SELECT id FROM containers");
+  deleteBefore = prepare("DELETE FROM lines WHERE container_id = ? AND ts < ?");
+}
+
+/** Finalizes every statement, then checkpoints and closes: the data file alone holds every line. */
+function close(): void {
+  if (!db) return;
+  try {
+    for (const s of statements) s.finalize();
+    statements = [];
+    db.run("PRAGMA optimize");
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    db.close();
+    db = undefined;
+  }
 }
 
 /** The id of a metadata row, from the cache or else inserted (if new) and selected. */
 function cachedId(cache: Map<string, number>, insert: Statement, select: Statement, values: string[]): number {
-  const key = values.join("\u0000");
+  const key = compositeKey(...values);
   let id = cache.get(key);
   if (id === undefined) {
     insert.run(...values);
@@ -53,45 +85,108 @@ function cachedId(cache: Map<string, number>, insert: Statement, select: Stateme
   return id;
 }
 
-function containerId(r: PackedBatch["runs"][number]): number {
-  return cachedId(containerIds, insertContainer, selectContainer, [r.namespace, r.pod, r.container]);
+interface Outcome {
+  deduplicated: number;
+  rejected: { index: number; detail: string }[];
 }
 
-function sourceId(r: PackedBatch["runs"][number]): number {
-  return cachedId(sourceIds, insertSource, selectSource, [r.podId, r.dockerId, r.host, r.labels]);
+/** SQLite result codes of a row that can never be stored (the extended code's low byte). */
+const PERMANENT_CODES = new Set([18 /* TOOBIG */, 19 /* CONSTRAINT */, 20 /* MISMATCH */, 25 /* RANGE */]);
+
+function isPermanent(error: unknown): boolean {
+  const errno = (error as SQLiteError)?.errno;
+  return typeof errno === "number" && PERMANENT_CODES.has(errno & 0xff);
 }
 
-function insert(b: PackedBatch): void {
-  const params = new Array<string | number | bigint>(ROWS_PER_INSERT * 6);
+/**
+ * Inserts a batch. `oneByOne`: row by row, and a row SQLite refuses for good is reported instead
+ * of failing the batch (a failed statement undoes only itself).
+ */
+function insert(b: PackedBatch, oneByOne: boolean): Outcome {
+  const outcome: Outcome = { deduplicated: 0, rejected: [] };
+  const params = new Array<string | number | bigint>(ROWS_PER_INSERT * COLUMNS);
   for (let r = 0; r < b.runs.length; r++) {
     const run = b.runs[r]!;
     const first = b.runStarts[r]!;
     const end = r + 1 < b.runs.length ? b.runStarts[r + 1]! : b.n;
-    const cid = containerId(run);
-    const sid = sourceId(run);
+    const cid = cachedId(containerIds, insertContainer, selectContainer, [run.namespace, run.pod, run.container]);
+    const sid = cachedId(sourceIds, insertSource, selectSource, [run.podId, run.dockerId, run.host, run.labels]);
     let start = first === 0 ? 0 : b.ends[first - 1]!;
     let i = first;
-    // Rows keep their order within a statement, so rowids (arrival order) stay in batch order.
-    for (; i + ROWS_PER_INSERT <= end; i += ROWS_PER_INSERT) {
-      for (let k = 0, p = 0; k < ROWS_PER_INSERT; k++) {
-        const row = i + k;
-        const stop = b.ends[row]!;
-        params[p++] = cid;
-        params[p++] = b.ts[row]!;
-        params[p++] = b.ids[row]!;
-        params[p++] = b.streamTable[b.streams[row]!]!;
-        params[p++] = b.logs.substring(start, stop);
-        params[p++] = sid;
-        start = stop;
+    if (!oneByOne) {
+      for (; i + ROWS_PER_INSERT <= end; i += ROWS_PER_INSERT) {
+        for (let k = 0, p = 0; k < ROWS_PER_INSERT; k++) {
+          const row = i + k;
+          const stop = b.ends[row]!;
+          params[p++] = cid;
+          params[p++] = b.ts[row]!;
+          params[p++] = b.ids[row]!;
+          params[p++] = b.streamTable[b.streams[row]!]!;
+          params[p++] = b.logs.substring(start, stop);
+          params[p++] = sid;
+          params[p++] = b.seqs[row]!;
+          start = stop;
+        }
+        const { changes } = insertLines.run(...params);
+        if (changes < ROWS_PER_INSERT) outcome.deduplicated += collapsed(b, cid, i, i + ROWS_PER_INSERT);
       }
-      insertLines.run(...params);
     }
     for (; i < end; i++) {
       const stop = b.ends[i]!;
-      insertLine.run(cid, b.ts[i]!, b.ids[i]!, b.streamTable[b.streams[i]!]!, b.logs.substring(start, stop), sid);
+      const text = b.logs.substring(start, stop);
       start = stop;
+      let changes: number;
+      try {
+        ({ changes } = insertLine.run(cid, b.ts[i]!, b.ids[i]!, b.streamTable[b.streams[i]!]!, text, sid, b.seqs[i]!));
+      } catch (error) {
+        if (!oneByOne || !isPermanent(error)) throw error;
+        outcome.rejected.push({ index: i, detail: `the embedded store refused the line: ${(error as Error).message}` });
+        continue;
+      }
+      if (changes === 0) outcome.deduplicated += collapsed(b, cid, i, i + 1);
     }
   }
+  return outcome;
+}
+
+/**
+ * Of rows [from, to) of a batch, how many met a row stored under the same key by another batch
+ * (a different order number): lines taken for a resend. A byte-identical resend has the same
+ * order numbers and is not counted. Only reached when a statement inserted fewer rows than given.
+ */
+function collapsed(b: PackedBatch, cid: number, from: number, to: number): number {
+  let count = 0;
+  for (let row = from; row < to; row++) {
+    const stored = selectSeq.get(cid, b.ts[row]!, b.ids[row]!) as { seq: number } | null;
+    if (stored !== null && stored.seq !== b.seqs[row]) count++;
+  }
+  return count;
+}
+
+/** Writes one batch in its own transaction; row by row when it fails for good as a whole. */
+function writeAlone(id: number, batch: PackedBatch): void {
+  try {
+    reply({ id, ...db!.transaction(() => insert(batch, false))() });
+    return;
+  } catch (error) {
+    forgetIds();
+    if (!isPermanent(error)) {
+      reply({ id, error: (error as Error).message });
+      return;
+    }
+  }
+  try {
+    reply({ id, ...db!.transaction(() => insert(batch, true))() });
+  } catch (error) {
+    forgetIds();
+    reply({ id, error: (error as Error).message });
+  }
+}
+
+/** Rows inserted by a rolled-back transaction are gone: so are the ids cached for them. */
+function forgetIds(): void {
+  containerIds.clear();
+  sourceIds.clear();
 }
 
 /** Writes every batch that is waiting, in one transaction. */
@@ -100,19 +195,18 @@ function flush(): void {
   const batches = pending;
   pending = [];
   if (batches.length === 0) return;
+  let outcomes: Outcome[] | undefined;
   try {
-    db!.transaction(() => {
-      for (const { batch } of batches) insert(batch);
-    })();
-    for (const { id, batch } of batches) {
-      reply({ id });
-      gc.note(batch.logs.length);
-    }
-  } catch (error) {
-    // Rolled back: nothing of these batches is stored, so the caller can safely retry.
-    containerIds.clear();
-    sourceIds.clear();
-    for (const { id } of batches) reply({ id, error: (error as Error).message });
+    outcomes = db!.transaction(() => batches.map(({ batch }) => insert(batch, false)))();
+  } catch {
+    forgetIds();
+  }
+  if (outcomes) {
+    for (let i = 0; i < batches.length; i++) reply({ id: batches[i]!.id, ...outcomes[i]! });
+  } else {
+    // Rolled back: nothing of the group is stored. Each batch again, alone, so that one that
+    // cannot be written never fails the others.
+    for (const { id, batch } of batches) writeAlone(id, batch);
   }
 }
 
@@ -120,9 +214,17 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
   const m = event.data;
   try {
     switch (m.type) {
-      case "open":
-        open(m.path);
+      case "open": {
+        open(m.path, m.sync);
+        // What the write connection really runs with: the store reports it (and tests check it).
+        const synchronous = (db!.query("PRAGMA synchronous").get() as { synchronous: number }).synchronous;
+        const journal = (db!.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode;
+        reply({
+          id: OPENED,
+          settings: { synchronous: synchronous === 2 ? "full" : synchronous === 1 ? "normal" : String(synchronous), journal },
+        });
         return;
+      }
       case "write":
         pending.push({ id: m.id, batch: m.batch });
         if (!scheduled) {
@@ -132,21 +234,15 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
         return;
       case "expire": {
         flush();
-        const ids = db!.query("SELECT id FROM containers").values() as [number][];
-        const del = db!.query("DELETE FROM lines WHERE container_id = ? AND ts < ?");
+        const ids = selectContainerIds.values() as [number][];
         let deleted = 0;
-        for (const [id] of ids) deleted += del.run(id, m.beforeNs).changes;
+        for (const [cid] of ids) deleted += deleteBefore.run(cid, m.beforeNs).changes;
         reply({ id: m.id, deleted });
         return;
       }
       case "close":
         flush();
-        try {
-          db?.run("PRAGMA optimize");
-        } finally {
-          db?.close();
-          db = undefined;
-        }
+        close();
         reply({ id: m.id });
         return;
     }

@@ -4,7 +4,7 @@
 // Layout (sqlite-schema.ts): `containers` and `sources` hold the repeated metadata once; `lines`
 // holds one row per log line keyed by (container_id, ts, id) where id is the line identity from
 // lineIds(), so a resent batch is ignored row by row (INSERT OR IGNORE). Rows with equal ts come
-// back in rowid order, which is the order in which they arrived.
+// back in (seq, id) order, seq from sequenceNumbers(): the same order as every other store.
 //
 // Writes go to a writer thread (sqlite-writer.ts) that owns the write connection; queries read
 // through a connection of their own on this thread (WAL lets readers and the writer overlap).
@@ -14,28 +14,50 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { log } from "../log.ts";
 import { retentionCutoffNs } from "../time.ts";
-import { databasePath, openDatabase, SCHEMA, type PackedBatch, type WriterReply, type WriterRequest } from "./sqlite-schema.ts";
+import { lineIds, sameContainerAndSource, sequenceNumbers } from "./lines.ts";
 import {
-  lineIds,
-  sameContainerAndSource,
+  databasePath,
+  migrate,
+  OPENED,
+  openDatabase,
+  SELECT_CONTAINER,
+  SELECT_PAGE,
+  type EmbeddedSync,
+  type PackedBatch,
+  type WriterReply,
+  type WriterRequest,
+  type WriterSettings,
+} from "./sqlite-schema.ts";
+import {
+  DEFAULT_PAGE_BYTES,
+  ROW_OVERHEAD_BYTES,
+  StoreBusyError,
   StoreUnavailableError,
   type LogEntry,
   type LogRow,
   type LogStore,
   type Query,
   type StoreHealth,
+  type StoreObserver,
+  type WriteResult,
 } from "./store.ts";
-
-export { SCHEMA };
 
 export interface EmbeddedStoreOptions {
   /** Directory of the database file; ":memory:" uses a temporary directory removed on close (tests). */
   dataDir: string;
   /** Lines older than this many seconds are deleted periodically; 0 keeps them. */
   retentionSeconds?: number;
-  /** Rows per page when a query streams its result. */
-  pageSize?: number;
+  /** A query's page holds about this many bytes of text. */
+  pageBytes?: number;
+  /** Lines that may wait for the writer; beyond it writes are refused as busy. */
+  writeBufferSize?: number;
+  /** Durability of a commit (see openDatabase); default full. */
+  sync?: EmbeddedSync;
+  observer?: StoreObserver;
 }
+
+/** Rows a page may hold whatever their size: keeps the cost of one page's work bounded. */
+const MAX_PAGE_ROWS = 10_000;
 
 interface Waiter {
   resolve: (reply: WriterReply) => void;
@@ -44,21 +66,27 @@ interface Waiter {
 
 export class EmbeddedStore implements LogStore {
   readonly kind = "embedded";
+  readonly countsDeduplicated = true;
   private readonly db: Database;
   private readonly selectPage: Statement;
   private readonly selectContainer: Statement;
-  private readonly pageSize: number;
+  private readonly healthCheck: Statement;
+  private readonly pageBytes: number;
+  private readonly writeBufferSize: number;
   private readonly dataDir: string;
   private readonly temporary: boolean;
   private readonly writer: Worker;
   private readonly waiting = new Map<number, Waiter>();
   private nextId = 1;
+  /** Lines handed to the writer and not yet answered. */
+  private queued = 0;
   /** Why the writer thread cannot be used, once it cannot. */
   private broken: string | undefined;
-  /** Resolves once the writer has opened the database (and made the first retention sweep). */
+  /** Settles once the writer has opened the database and made the first retention sweep. */
   private readonly ready: Promise<void>;
   private retentionTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  private readonly settings = Promise.withResolvers<WriterSettings>();
 
   constructor(private readonly options: EmbeddedStoreOptions) {
     this.temporary = options.dataDir === ":memory:";
@@ -66,17 +94,13 @@ export class EmbeddedStore implements LogStore {
     mkdirSync(this.dataDir, { recursive: true });
     const path = databasePath(this.dataDir);
     // Schema first, on this thread: the store is usable (or fails) before the constructor returns.
-    this.db = openDatabase(path);
-    this.db.exec(SCHEMA);
-    this.pageSize = options.pageSize ?? 5000;
-    this.selectPage = this.db
-      .prepare(
-        `SELECT rowid, ts, stream, log FROM lines
-         WHERE container_id = ?1 AND ts >= ?2 AND ts <= ?3 AND (ts > ?2 OR rowid > ?4)
-         ORDER BY ts, rowid LIMIT ?5`,
-      )
-      .safeIntegers(true);
-    this.selectContainer = this.db.prepare("SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?");
+    this.db = openDatabase(path, { sync: options.sync });
+    migrate(this.db);
+    this.pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
+    this.writeBufferSize = options.writeBufferSize ?? 100_000;
+    this.selectPage = this.db.prepare(SELECT_PAGE).safeIntegers(true);
+    this.selectContainer = this.db.prepare(SELECT_CONTAINER);
+    this.healthCheck = this.db.prepare("SELECT count(*) FROM containers");
 
     this.writer = new Worker(new URL("./sqlite-writer.ts", import.meta.url));
     this.writer.onmessage = (event: MessageEvent<WriterReply>) => this.settle(event.data);
@@ -85,29 +109,43 @@ export class EmbeddedStore implements LogStore {
     this.writer.addEventListener("close", () => {
       if (!this.closed) this.fail("embedded store writer thread stopped");
     });
-    this.writer.postMessage({ type: "open", path } satisfies WriterRequest);
+    this.settings.promise.catch(() => {}); // a writer that never opens fails writes and health instead
+    this.writer.postMessage({ type: "open", path, sync: options.sync ?? "full" } satisfies WriterRequest);
     const retention = options.retentionSeconds ?? 0;
     if (retention > 0) {
       const every = Math.min(3600, Math.max(60, retention / 10)) * 1000;
-      this.retentionTimer = setInterval(() => void this.deleteExpired().catch(() => {}), every);
+      this.retentionTimer = setInterval(() => void this.deleteExpired(), every);
       this.retentionTimer.unref?.();
-      this.ready = this.deleteExpired().then(() => undefined);
+      this.ready = this.deleteExpired();
     } else {
       this.ready = Promise.resolve();
     }
-    this.ready.catch(() => {});
   }
 
-  async write(entries: LogEntry[]): Promise<void> {
+  async write(entries: LogEntry[]): Promise<WriteResult> {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
     if (this.broken) throw new StoreUnavailableError(this.broken);
-    if (entries.length === 0) return;
-    const reply = await this.request({ type: "write", id: 0, batch: pack(entries) });
+    if (entries.length === 0) return { deduplicated: 0, rejected: [] };
+    // Bounded queue: refuse rather than pile up (a batch larger than the whole buffer still
+    // goes through alone, or it could never be stored).
+    if (this.queued > 0 && this.queued + entries.length > this.writeBufferSize) {
+      throw new StoreBusyError(
+        `write queue full (${this.queued} lines waiting, --embedded-write-buffer-size ${this.writeBufferSize})`,
+      );
+    }
+    this.queued += entries.length;
+    let reply: WriterReply;
+    try {
+      reply = await this.request({ type: "write", id: 0, batch: pack(entries) });
+    } finally {
+      this.queued -= entries.length;
+    }
     if (reply.error !== undefined) {
       // The transaction rolled back: a retry is safe and the right advice, whether the disk is
       // full, read-only or the file is locked.
       throw new StoreUnavailableError(`embedded store write failed: ${reply.error}`, 5);
     }
+    return { deduplicated: reply.deduplicated ?? 0, rejected: reply.rejected ?? [] };
   }
 
   async *query(query: Query): AsyncIterable<LogRow[]> {
@@ -115,36 +153,46 @@ export class EmbeddedStore implements LogStore {
     await this.ready;
     const row = this.selectContainer.get(query.namespace, query.pod, query.container) as { id: number } | null;
     if (row === null) return;
-    let lastTs = query.startNs;
-    let lastRowid = -1n;
+    // The cursor: the last row returned, by (ts, seq, id).
+    let ts = query.startNs;
+    let seq = -1n;
+    let id = -(1n << 63n);
     for (;;) {
-      const page = this.selectPage.values(row.id, lastTs, query.endNs, lastRowid, this.pageSize) as [
-        bigint,
-        bigint,
-        string,
-        string,
-      ][];
-      if (page.length === 0) return;
-      const rows = new Array<LogRow>(page.length);
-      for (let i = 0; i < page.length; i++) {
-        const r = page[i]!;
-        rows[i] = { timeNs: r[1], stream: r[2], log: r[3] };
+      // A page is cut at about pageBytes of text: a page of huge lines holds few of them.
+      const rows: LogRow[] = [];
+      let bytes = 0;
+      for (const r of this.selectPage.iterate(row.id, ts, query.endNs, seq, id, MAX_PAGE_ROWS) as IterableIterator<{
+        ts: bigint;
+        seq: bigint;
+        id: bigint;
+        stream: string;
+        log: string;
+      }>) {
+        rows.push({ timeNs: r.ts, stream: r.stream, log: r.log });
+        ts = r.ts;
+        seq = r.seq;
+        id = r.id;
+        bytes += r.log.length + ROW_OVERHEAD_BYTES;
+        if (bytes >= this.pageBytes) break;
       }
-      const last = page[page.length - 1]!;
-      lastRowid = last[0];
-      lastTs = last[1];
+      if (rows.length === 0) return;
       yield rows;
-      if (page.length < this.pageSize) return;
     }
+  }
+
+  /** The write connection's durability settings, once the writer has opened the database. */
+  writerSettings(): Promise<WriterSettings> {
+    return this.settings.promise;
   }
 
   async health(): Promise<StoreHealth> {
     if (this.closed) return { healthy: false, detail: "embedded store is closed" };
     if (this.broken) return { healthy: false, detail: this.broken };
     try {
-      this.db.query("SELECT count(*) FROM containers").get();
+      this.healthCheck.get();
       return { healthy: true, detail: "" };
     } catch (error) {
+      this.options.observer?.error("health", error);
       return { healthy: false, detail: `embedded store: ${(error as Error).message}` };
     }
   }
@@ -154,10 +202,18 @@ export class EmbeddedStore implements LogStore {
     this.closed = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     try {
-      // The writer answers in order: once "close" is answered, every write before it is done.
-      if (!this.broken) await this.request({ type: "close", id: 0 });
+      // The writer answers in order: once "close" is answered, every write before it is done,
+      // and the writer has checkpointed the log into the data file.
+      if (!this.broken) {
+        const reply = await this.request({ type: "close", id: 0 });
+        if (reply.error) throw new Error(`embedded store: closing the writer failed: ${reply.error}`);
+      }
     } finally {
       this.writer.terminate();
+      // Statements left open keep the database from closing cleanly.
+      this.selectPage.finalize();
+      this.selectContainer.finalize();
+      this.healthCheck.finalize();
       this.db.close();
       if (this.temporary) rmSync(this.dataDir, { recursive: true, force: true });
     }
@@ -173,6 +229,10 @@ export class EmbeddedStore implements LogStore {
   }
 
   private settle(reply: WriterReply): void {
+    if (reply.id === OPENED) {
+      this.settings.resolve(reply.settings!);
+      return;
+    }
     if (reply.id === 0) {
       this.fail(`embedded store: ${reply.error}`);
       return;
@@ -190,15 +250,23 @@ export class EmbeddedStore implements LogStore {
     log.error("embedded store unusable", { reason });
     for (const w of this.waiting.values()) w.reject(new StoreUnavailableError(reason));
     this.waiting.clear();
+    this.settings.reject(new StoreUnavailableError(reason));
   }
 
-  /** Retention: the writer deletes per container through the (container_id, ts) index. */
+  /**
+   * Retention: the writer deletes per container through the (container_id, ts) index. A sweep
+   * that fails is logged and counted, and the next one tries again; it never stops queries.
+   */
   private async deleteExpired(): Promise<void> {
     const retention = this.options.retentionSeconds ?? 0;
-    const beforeNs = retentionCutoffNs(retention);
-    const reply = await this.request({ type: "expire", id: 0, beforeNs });
-    if (reply.error) log.warn("retention: deleting expired lines failed", { error: reply.error });
-    else if (reply.deleted) log.info("retention: deleted expired lines", { deleted: reply.deleted });
+    try {
+      const reply = await this.request({ type: "expire", id: 0, beforeNs: retentionCutoffNs(retention) });
+      if (reply.error) throw new Error(reply.error);
+      if (reply.deleted) log.info("retention: deleted expired lines", { deleted: reply.deleted });
+    } catch (error) {
+      log.error("retention: deleting expired lines failed", { error });
+      this.options.observer?.error("retention", error);
+    }
   }
 }
 
@@ -208,6 +276,7 @@ const STREAMS = ["stdout", "stderr", ""];
 function pack(entries: LogEntry[]): PackedBatch {
   const n = entries.length;
   const ids = lineIds(entries);
+  const seqs = Float64Array.from(sequenceNumbers(entries));
   const ts = new BigInt64Array(n);
   const idColumn = new BigInt64Array(n);
   const ends = new Uint32Array(n);
@@ -242,5 +311,16 @@ function pack(entries: LogEntry[]): PackedBatch {
     }
     previous = e;
   }
-  return { n, ts, ids: idColumn, logs: logs.join(""), ends, streams, streamTable, runStarts: Uint32Array.from(runStarts), runs };
+  return {
+    n,
+    ts,
+    ids: idColumn,
+    seqs,
+    logs: logs.join(""),
+    ends,
+    streams,
+    streamTable,
+    runStarts: Uint32Array.from(runStarts),
+    runs,
+  };
 }
