@@ -1,16 +1,19 @@
-// createApp composes the route modules over a store. Exported for tests, which drive it with
-// app.handle(new Request(...)); main.ts serves it with Bun.serve.
+// createApp composes the route modules over a store, with the one error mapping and the request
+// metrics. Exported for tests, which drive it with app.handle(new Request(...)); main.ts serves it
+// through server.ts.
 import { Elysia } from "elysia";
 import pkg from "../package.json" with { type: "json" };
-import { parseConfig, type Config } from "./config.ts";
+import { DEFAULT_CONFIG, type Config } from "./config.ts";
+import { ingestBudget } from "./ingest/ingest.ts";
 import { log, logEnabled } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
-import { authEnabled, authGuard } from "./routes/auth.ts";
+import { authEnabled, credentialCheck } from "./routes/auth.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { docsRoutes } from "./routes/docs.ts";
-import { errorResponse } from "./routes/http.ts";
+import { ERRORS, errorResponse, errorResponseFor } from "./routes/http.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { queryRoutes } from "./routes/query.ts";
+import { bodySent } from "./routes/streaming.ts";
 import { writeRoutes } from "./routes/write.ts";
 import type { LogStore } from "./store/store.ts";
 
@@ -22,6 +25,7 @@ export type AppConfig = Pick<
   | "maxDecompressedSize"
   | "maxLineSize"
   | "bodyTimeoutSeconds"
+  | "maxInflightBytes"
   | "dateKey"
   | "retentionSeconds"
   | "authBasic"
@@ -30,58 +34,58 @@ export type AppConfig = Pick<
   | "enableProfiling"
 >;
 
-/** The option table's defaults (config.ts), so that the app and the command line agree. */
-export const DEFAULT_APP_CONFIG: AppConfig = parseConfig([], {}).config;
-
-const STATUS_BY_CODE: Record<string, number> = { NOT_FOUND: 404, VALIDATION: 400, PARSE: 400, INVALID_COOKIE_SIGNATURE: 400 };
+const started = new WeakMap<Request, number>();
 
 export function createApp(store: LogStore, config: Partial<AppConfig> = {}, metrics: Metrics = createMetrics()) {
-  const cfg = { ...DEFAULT_APP_CONFIG, ...config };
-  const guard = authEnabled(cfg) ? authGuard(cfg) : undefined;
-  const openGuard = cfg.authProtectAll ? guard : undefined;
-  const app = new Elysia({ name: "kube-insight-logserver" })
-    .onRequest(({ request }) => {
-      if (openGuard && new URL(request.url).pathname.startsWith("/swagger")) return openGuard(request);
-    })
-    .onError(({ code, error, request }) => {
-      const status = STATUS_BY_CODE[String(code)] ?? 500;
-      if (status === 404) {
-        return errorResponse(404, "not found", `no route for ${request.method} ${new URL(request.url).pathname}`);
-      }
-      if (status === 500) log.error("unhandled error", { path: new URL(request.url).pathname, error });
-      const detail = error instanceof Error ? error.message : String((error as { message?: unknown })?.message ?? error);
-      return errorResponse(status, status === 500 ? "internal server error" : "bad request", detail);
-    })
-    .use(docsRoutes(VERSION))
-    .use(
-      writeRoutes(store, metrics, {
-        ...cfg,
-        readTimeoutMs: cfg.bodyTimeoutSeconds * 1000,
-        guard,
-        guardHealth: cfg.authProtectAll,
-      }),
-    )
-    .use(queryRoutes(store, metrics, guard))
-    .use(metricsRoutes(metrics, openGuard))
-    .use(debugRoutes(cfg.enableProfiling));
-
-  // Request metrics wrap handle() itself: it sees the status of every answer, whichever hook
-  // produced it. Every route is a static path, so the path is the route pattern; anything else
-  // is "unmatched" (no label per unknown URL).
-  const routes = new Set(app.routes.map((r) => r.path));
-  const handle = app.handle;
-  app.handle = async (request: Request) => {
-    const t0 = performance.now();
-    const response = await handle(request);
-    const path = new URL(request.url).pathname;
-    const labels = { method: request.method, route: routes.has(path) ? path : "unmatched", status_code: String(response.status) };
-    const seconds = (performance.now() - t0) / 1000;
-    metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(labels, seconds);
-    if (logEnabled("debug")) log.debug("request", { ...labels, path, ms: +(seconds * 1000).toFixed(3) });
-    return response;
-  };
-  return app;
+  const cfg: AppConfig = { ...DEFAULT_CONFIG, ...config };
+  const docsGuard = cfg.authProtectAll && authEnabled(cfg) ? credentialCheck(cfg) : undefined;
+  return (
+    new Elysia({ name: "kube-insight-logserver" })
+      .error(ERRORS)
+      .onRequest(({ request }) => {
+        started.set(request, performance.now());
+        // The docs plugin's routes take no macro: with --auth-protect-all they are guarded here.
+        if (docsGuard && new URL(request.url).pathname.startsWith("/swagger")) docsGuard(request);
+      })
+      // The one error mapping: every failure of every route becomes {message, detail} here.
+      .onError(({ code, error, request, set }) => {
+        let response: Response;
+        if (code === "NOT_FOUND") {
+          response = errorResponse(404, "not found", `no route for ${request.method} ${new URL(request.url).pathname}`);
+        } else if (code === "VALIDATION" || code === "PARSE") {
+          response = errorResponse(400, "invalid query", (error as Error).message);
+        } else {
+          response = errorResponseFor(error);
+        }
+        if (response.status >= 500) log.error("request failed", { path: new URL(request.url).pathname, error });
+        else if (response.status !== 404) log.warn("request refused", { status: response.status, error });
+        set.status = response.status;
+        return response;
+      })
+      // Request metrics once the answer is sent, streamed bodies to their end.
+      .onAfterResponse(async ({ request, response, route, set }) => {
+        const answer = response instanceof Response ? response : undefined;
+        if (answer) await bodySent(answer);
+        const t0 = started.get(request);
+        const seconds = t0 === undefined ? 0 : (performance.now() - t0) / 1000;
+        const status = String(answer?.status ?? set.status ?? 200);
+        const labels = { method: request.method, route: route || "unmatched", status_code: status };
+        metrics.httpRequests.inc(labels);
+        metrics.httpDuration.observe(labels, seconds);
+        if (logEnabled("debug")) log.debug("request", { ...labels, path: new URL(request.url).pathname, ms: seconds * 1000 });
+      })
+      .use(docsRoutes(VERSION))
+      .use(
+        writeRoutes(store, metrics, {
+          ...cfg,
+          readTimeoutMs: cfg.bodyTimeoutSeconds * 1000,
+          budget: ingestBudget(cfg.maxInflightBytes),
+        }),
+      )
+      .use(queryRoutes(store, metrics, cfg))
+      .use(metricsRoutes(metrics, cfg))
+      .use(debugRoutes(cfg.enableProfiling, cfg))
+  );
 }
 
 export type App = ReturnType<typeof createApp>;

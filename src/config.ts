@@ -3,27 +3,13 @@
 // names the option; main.ts prints it as one line and exits non-zero.
 import { isIPv4, isIPv6 } from "node:net";
 import { parseArgs } from "node:util";
+import { CONSISTENCY_LEVELS, type ConsistencyName, type ReplicationStrategy } from "./store/cassandra-options.ts";
+import type { EmbeddedSync } from "./store/sqlite-schema.ts";
 
 export type StoreKind = "embedded" | "cassandra";
-export type ReplicationStrategy = "SimpleStrategy" | "NetworkTopologyStrategy";
-/** full: fsync at every commit; normal: survives a crash of the process, not a power loss. */
-export type EmbeddedSync = "full" | "normal";
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export const CONSISTENCY_LEVELS = [
-  "ANY",
-  "ONE",
-  "TWO",
-  "THREE",
-  "QUORUM",
-  "ALL",
-  "LOCAL_QUORUM",
-  "EACH_QUORUM",
-  "LOCAL_ONE",
-] as const;
-export type ConsistencyName = (typeof CONSISTENCY_LEVELS)[number];
 
 export interface Config {
   bindAddress: string;

@@ -1,5 +1,7 @@
 // Entry point: parse options, open the store, serve, shut down cleanly on SIGTERM/SIGINT.
 import { createApp, VERSION } from "./app.ts";
+import { createMetrics, storeObserver } from "./metrics.ts";
+import { serve } from "./server.ts";
 import { ConfigError, describeConfig, helpText, parseConfig } from "./config.ts";
 import { log, setLogLevel } from "./log.ts";
 import { openStore } from "./store/open.ts";
@@ -27,24 +29,18 @@ async function main(): Promise<number> {
   setLogLevel(config.logLevel);
   log.info("starting", { version: VERSION, config: describeConfig(config) });
 
+  const metrics = createMetrics();
   let store;
   try {
-    store = await openStore(config);
+    store = await openStore(config, storeObserver(metrics, config.store));
   } catch (error) {
     log.error("failed to open the store", { store: config.store, error });
     return 1;
   }
-  const app = createApp(store, config);
-  let server: ReturnType<typeof Bun.serve>;
+  const app = createApp(store, config, metrics);
+  let server: ReturnType<typeof serve>;
   try {
-    server = Bun.serve({
-      hostname: config.bindAddress,
-      port: config.port,
-      fetch: (request) => app.handle(request),
-      // The app enforces --max-body-size with a clear 413; Bun's own cap only backstops it.
-      maxRequestBodySize: Math.max(config.maxBodySize * 2, 1024 * 1024),
-      idleTimeout: 30,
-    });
+    server = serve(app, { hostname: config.bindAddress, port: config.port, bodyTimeoutSeconds: config.bodyTimeoutSeconds });
   } catch (error) {
     log.error("failed to start the HTTP server", { bind: `${config.bindAddress}:${config.port}`, error });
     await store.close();

@@ -4,6 +4,7 @@
 import { heapStats } from "bun:jsc";
 import { readdirSync, readFileSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { StoreObserver } from "./store/store.ts";
 
 export interface Metrics {
   registry: Registry;
@@ -11,6 +12,8 @@ export interface Metrics {
   httpDuration: Histogram<"method" | "route" | "status_code">;
   recordsAccepted: Counter<"format">;
   recordsRejected: Counter<"reason">;
+  recordsDeduplicated: Counter<"format">;
+  storeErrors: Counter<"store" | "operation">;
   wireBytes: Counter<"encoding">;
   decodedBytes: Counter<"format">;
   storeWriteDuration: Histogram<"store" | "result">;
@@ -47,6 +50,18 @@ export function createMetrics(): Metrics {
       labelNames: ["reason"],
       registers,
     }),
+    recordsDeduplicated: new Counter({
+      name: "logserver_ingest_records_deduplicated_total",
+      help: "Log records that met a line another batch had stored (same container, time, stream and text), taken for a resend and stored once, by wire format.",
+      labelNames: ["format"],
+      registers,
+    }),
+    storeErrors: new Counter({
+      name: "logserver_store_errors_total",
+      help: "Store failures the server handled and went on from (retention sweeps, queries cut mid-stream, health checks), by store and operation.",
+      labelNames: ["store", "operation"],
+      registers,
+    }),
     wireBytes: new Counter({
       name: "logserver_ingest_wire_bytes_total",
       help: "Request body bytes received on POST /write, as sent (compressed), by Content-Encoding.",
@@ -75,6 +90,11 @@ export function createMetrics(): Metrics {
   };
   registerProcessMetrics(registry);
   return metrics;
+}
+
+/** A store observer that counts the failures a store handles itself. */
+export function storeObserver(metrics: Metrics, store: string): StoreObserver {
+  return { error: (operation) => metrics.storeErrors.inc({ store, operation }) };
 }
 
 function registerProcessMetrics(registry: Registry): void {

@@ -1,17 +1,22 @@
 // Profiling under /debug/, mounted only with --enable-profiling: a heap snapshot and a CPU
-// profile in the formats Chrome DevTools opens, and the runtime's memory figures.
+// profile in the formats Chrome DevTools opens, and the runtime's memory figures. With
+// credentials configured every one of them requires them, always: a heap snapshot holds the
+// process's memory, secrets included.
 import { heapStats } from "bun:jsc";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { Session } from "node:inspector";
-import { errorResponse, json } from "./http.ts";
+import { allowLongRequest } from "../server.ts";
+import { authPlugin, type AuthOptions } from "./auth.ts";
+import { ErrorBody, HttpError, json } from "./http.ts";
 
 const MAX_PROFILE_SECONDS = 300;
 
-export function debugRoutes(enabled: boolean) {
+export function debugRoutes(enabled: boolean, auth: AuthOptions) {
   // Disabled: no routes at all, so /debug/* is a plain 404.
   if (!enabled) return new Elysia({ name: "routes.debug" });
   let profiling = false;
   return new Elysia({ name: "routes.debug", prefix: "/debug" })
+    .use(authPlugin(auth))
     .get(
       "/",
       () =>
@@ -22,7 +27,7 @@ export function debugRoutes(enabled: boolean) {
             "/debug/memory": "process and JavaScriptCore heap figures (JSON)",
           },
         }),
-      { detail: { summary: "List the profiling endpoints", tags: ["debug"] } },
+      { auth: "always", detail: { summary: "List the profiling endpoints", tags: ["debug"] } },
     )
     .get(
       "/heap",
@@ -33,18 +38,16 @@ export function debugRoutes(enabled: boolean) {
             "content-disposition": `attachment; filename="logserver-${Date.now()}.heapsnapshot"`,
           },
         }),
-      { detail: { summary: "Heap snapshot (V8 format, opens in Chrome DevTools)", tags: ["debug"] } },
+      { auth: "always", detail: { summary: "Heap snapshot (V8 format, opens in Chrome DevTools)", tags: ["debug"] } },
     )
     .get(
       "/profile",
-      async ({ request }) => {
-        const given = new URL(request.url).searchParams.get("seconds");
-        const seconds = given === null ? 10 : Number(given);
-        if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_PROFILE_SECONDS) {
-          return errorResponse(400, "invalid profile duration", `seconds must be in (0, ${MAX_PROFILE_SECONDS}]`);
-        }
-        if (profiling) return errorResponse(409, "a CPU profile is already being taken", "wait for it to finish");
+      async ({ query, request }) => {
+        const seconds = query.seconds ?? 10;
+        if (profiling) throw new HttpError(409, "a CPU profile is already being taken", "wait for it to finish");
         profiling = true;
+        // The answer comes after `seconds` of silence: longer than the server's idle timeout.
+        allowLongRequest(request, seconds + 30);
         const session = new Session();
         session.connect();
         const post = (method: string, params: object = {}) =>
@@ -72,19 +75,19 @@ export function debugRoutes(enabled: boolean) {
         }
       },
       {
-        detail: {
-          summary: "CPU profile of N seconds (.cpuprofile, opens in Chrome DevTools)",
-          tags: ["debug"],
-          parameters: [
-            {
-              name: "seconds",
-              in: "query",
-              required: false,
+        auth: "always",
+        query: t.Object({
+          seconds: t.Optional(
+            t.Numeric({
+              exclusiveMinimum: 0,
+              maximum: MAX_PROFILE_SECONDS,
               description: `Profile length in seconds, up to ${MAX_PROFILE_SECONDS} (default 10).`,
-              schema: { type: "number" },
-            },
-          ],
-        },
+              error: `invalid profile duration: seconds must be in (0, ${MAX_PROFILE_SECONDS}]`,
+            }),
+          ),
+        }),
+        detail: { summary: "CPU profile of N seconds (.cpuprofile, opens in Chrome DevTools)", tags: ["debug"] },
+        response: { 400: ErrorBody, 401: ErrorBody, 409: ErrorBody },
       },
     )
     .get(
@@ -104,6 +107,6 @@ export function debugRoutes(enabled: boolean) {
             .slice(0, 20),
         });
       },
-      { detail: { summary: "Memory figures of the process and the JavaScriptCore heap", tags: ["debug"] } },
+      { auth: "always", detail: { summary: "Memory figures of the process and the JavaScriptCore heap", tags: ["debug"] } },
     );
 }

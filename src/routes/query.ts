@@ -1,11 +1,13 @@
-// GET /query: one container's lines in a time range, streamed as {"log_rows":[...]} so that a
-// large answer never sits in memory whole.
+// GET /query: one container's lines in a time range, streamed as {"log_rows":[...]} row by row,
+// so that neither the result nor a page of it is ever held as one string.
 import { Elysia, t } from "elysia";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { LogRow, LogStore, Query } from "../store/store.ts";
-import { formatRfc3339Nano, nowNs, parseRfc3339 } from "../time.ts";
-import { errorResponse, ErrorBody, storeErrorResponse } from "./http.ts";
+import { formatRfc3339Nano, MAX_TIME_NS, nowNs, parseRfc3339 } from "../time.ts";
+import { authPlugin, type AuthOptions } from "./auth.ts";
+import { ErrorBody, InvalidQueryError } from "./http.ts";
+import { streamed } from "./streaming.ts";
 
 export const QueryResult = t.Object({
   log_rows: t.Array(
@@ -14,50 +16,59 @@ export const QueryResult = t.Object({
       log: t.String(),
       stream: t.String({ description: "stdout or stderr, as the container runtime reported it." }),
     }),
-    { description: "Ascending time order; lines with equal times in the order they arrived." },
+    {
+      description: "Ascending time order; lines of one nanosecond in the order of their batch (across batches, see the README).",
+    },
   ),
 });
 
 const TIME_HELP = "RFC 3339 with any fraction and Z or an offset, e.g. 2018-05-07T00:00:00.000Z";
 
-/** Reads and validates the query parameters; returns the Query or the 400 detail. */
-export function parseQueryParams(params: URLSearchParams, nowNs: () => bigint): Query | string {
-  const one = (name: string, required: boolean): string | undefined | Error => {
-    const values = params.getAll(name);
-    if (values.length === 0 || (values.length === 1 && values[0] === "" && required)) {
-      return required ? new Error(`missing query parameter: ${name}`) : undefined;
-    }
-    if (values.length > 1) {
-      return new Error(`query parameter ${name} has wrong number of values: was: ${values.length}, expected: 1`);
-    }
-    return values[0];
-  };
-  const namespace = one("namespace", true);
-  if (namespace instanceof Error) return namespace.message;
-  const pod = one("pod_name", true);
-  if (pod instanceof Error) return pod.message;
-  const container = one("container_name", true);
-  if (container instanceof Error) return container.message;
-  const start = one("start_time", true);
-  if (start instanceof Error) return start.message;
-  const startNs = parseRfc3339(start!);
-  if (startNs === undefined) return `failed to parse start_time: '${start}' is not ${TIME_HELP}`;
-  const end = one("end_time", false);
-  if (end instanceof Error) return end.message;
-  let endNs: bigint;
-  if (end === undefined || end === "") {
-    endNs = nowNs(); // as the original: end_time defaults to now
-  } else {
-    const parsed = parseRfc3339(end);
-    if (parsed === undefined) return `failed to parse end_time: '${end}' is not ${TIME_HELP}`;
-    endNs = parsed;
+const required = (name: string, description: string) =>
+  t.String({ minLength: 1, description, error: `missing query parameter: ${name}` });
+
+/** The parameters of GET /query; the OpenAPI parameters come from here. */
+export const QueryParams = t.Object({
+  namespace: required("namespace", "Namespace of the pod."),
+  pod_name: required("pod_name", "Pod name."),
+  container_name: required("container_name", "Container name."),
+  start_time: required("start_time", `Start of the range, inclusive. ${TIME_HELP}.`),
+  end_time: t.Optional(t.String({ description: `End of the range, inclusive; default now. ${TIME_HELP}.` })),
+});
+
+const SINGLE_VALUED = Object.keys(QueryParams.properties);
+
+/** A parameter given twice is refused, in the original's words, rather than one value picked. */
+function rejectRepeated(request: Request, names: readonly string[]): void {
+  const search = new URL(request.url).searchParams;
+  for (const name of names) {
+    const n = search.getAll(name).length;
+    if (n > 1) throw new InvalidQueryError(`query parameter ${name} has wrong number of values: was: ${n}, expected: 1`);
   }
-  if (!(startNs < endNs)) return "query time-interval: start_time must be earlier than end_time";
-  return { namespace: namespace!, pod: pod!, container: container!, startNs, endNs };
 }
 
-function param(name: string, required: boolean, description: string) {
-  return { name, in: "query" as const, required, description, schema: { type: "string" as const } };
+/** The parameters, checked, as a store Query. Bounds outside what a store can hold are clamped. */
+export function toQuery(params: typeof QueryParams.static, now: () => bigint): Query {
+  const startNs = parseRfc3339(params.start_time);
+  if (startNs === undefined)
+    throw new InvalidQueryError(`failed to parse start_time: '${params.start_time}' is not ${TIME_HELP}`);
+  let endNs: bigint;
+  if (params.end_time === undefined || params.end_time === "") {
+    endNs = now(); // as the original: end_time defaults to now
+  } else {
+    const parsed = parseRfc3339(params.end_time);
+    if (parsed === undefined) throw new InvalidQueryError(`failed to parse end_time: '${params.end_time}' is not ${TIME_HELP}`);
+    endNs = parsed;
+  }
+  if (!(startNs < endNs)) throw new InvalidQueryError("query time-interval: start_time must be earlier than end_time");
+  // Lines live between 1970 and 2262 (signed 64-bit nanoseconds): a wider range means all of them.
+  return {
+    namespace: params.namespace,
+    pod: params.pod_name,
+    container: params.container_name,
+    startNs: startNs < 0n ? 0n : startNs,
+    endNs: endNs > MAX_TIME_NS ? MAX_TIME_NS : endNs,
+  };
 }
 
 /** Characters a JSON string cannot hold as they are (and surrogates, left to JSON.stringify). */
@@ -68,84 +79,35 @@ function jsonString(s: string): string {
   return NEEDS_ESCAPING.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
-function renderRows(rows: LogRow[]): string {
-  let out = "";
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    out += `${i === 0 ? "" : ","}{"time":"${formatRfc3339Nano(r.timeNs)}","log":${jsonString(r.log)},"stream":${jsonString(r.stream)}}`;
-  }
-  return out;
+function renderRow(r: LogRow): string {
+  return `{"time":"${formatRfc3339Nano(r.timeNs)}","log":${jsonString(r.log)},"stream":${jsonString(r.stream)}}`;
 }
 
-export function queryRoutes(store: LogStore, metrics: Metrics, guard?: (request: Request) => Response | undefined) {
-  return new Elysia({ name: "routes.query" }).get(
+export function queryRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions) {
+  return new Elysia({ name: "routes.query" }).use(authPlugin(auth)).get(
     "/query",
-    async ({ request }) => {
-      if (guard) {
-        const denied = guard(request);
-        if (denied) return denied;
-      }
-      const url = new URL(request.url);
-      const query = parseQueryParams(url.searchParams, nowNs);
-      if (typeof query === "string") return errorResponse(400, "invalid query", query);
-
-      // The first page decides the status: a store that fails before any row is a clean 503.
-      const pages = store.query(query)[Symbol.asyncIterator]();
-      let first: IteratorResult<LogRow[]>;
-      try {
-        first = await pages.next();
-      } catch (error) {
-        log.error("query failed", { error });
-        return storeErrorResponse(error, "run query");
-      }
-      let pending: IteratorResult<LogRow[]> | undefined = first;
-      let count = 0;
-      let separator = "";
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(Buffer.from('{"log_rows":['));
-        },
-        async pull(controller) {
-          try {
-            const page = pending ?? (await pages.next());
-            pending = undefined;
-            if (page.done) {
-              controller.enqueue(Buffer.from("]}"));
-              controller.close();
-              metrics.queryRows.inc({ store: store.kind }, count);
-              return;
-            }
-            if (page.value.length === 0) return;
-            count += page.value.length;
-            // Buffer.from encodes a large string several times faster than TextEncoder here.
-            controller.enqueue(Buffer.from(separator + renderRows(page.value)));
-            separator = ",";
-          } catch (error) {
-            // Headers are sent: cut the stream so that the client sees an error, never a
-            // silently shortened answer.
-            log.error("query failed while streaming", { error, rowsSent: count });
-            controller.error(error);
+    async ({ query, request }) => {
+      rejectRepeated(request, SINGLE_VALUED);
+      const q = toQuery(query, nowNs);
+      return streamed(store.query(q), {
+        open: '{"log_rows":[',
+        close: "]}",
+        render: renderRow,
+        done: (rows, error) => {
+          metrics.queryRows.inc({ store: store.kind }, rows);
+          if (error !== undefined) {
+            log.error("query failed while streaming", { error, rowsSent: rows });
+            metrics.storeErrors.inc({ store: store.kind, operation: "query" });
           }
         },
-        async cancel() {
-          await pages.return?.();
-        },
       });
-      return new Response(body, { headers: { "content-type": "application/json; charset=utf-8" } });
     },
     {
+      auth: "always",
+      query: QueryParams,
       detail: {
         summary: "A container's log lines in a time range",
         description: "Lines in ascending time order, bounds inclusive, across any number of days.",
-        // Declared here rather than as an Elysia schema: the handler checks them itself so that
-        // every 400 names the parameter in the original's words.
-        parameters: [
-          param("namespace", true, "Namespace of the pod."),
-          param("pod_name", true, "Pod name."),
-          param("container_name", true, "Container name."),
-          param("start_time", true, `Start of the range, inclusive. ${TIME_HELP}.`),
-          param("end_time", false, `End of the range, inclusive; default now. ${TIME_HELP}.`),
-        ],
         tags: ["query"],
       },
       response: { 200: QueryResult, 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },

@@ -1,19 +1,27 @@
 // POST /write (ingest) and GET /write (health probe).
 import { Elysia, t } from "elysia";
-import { IngestError } from "../ingest/decode.ts";
-import { decodeWriteRequest, type IngestOptions } from "../ingest/ingest.ts";
+import { Lease, type ByteBudget } from "../ingest/budget.ts";
+import { BUDGET_WAIT_MS, decodeWriteRequest, type DecodedWrite, type IngestOptions } from "../ingest/ingest.ts";
 import { log } from "../log.ts";
-import { GcPacer } from "../memory.ts";
+import { collectAfterLargeBody } from "../memory.ts";
 import type { Metrics } from "../metrics.ts";
-import { StoreBusyError, StoreUnavailableError, type LogStore } from "../store/store.ts";
-import { errorResponse, ErrorBody, json, storeErrorResponse } from "./http.ts";
+import { StoreBusyError, StoreUnavailableError, type LogStore, type WriteResult as StoreWriteResult } from "../store/store.ts";
+import { authPlugin, type AuthOptions } from "./auth.ts";
+import { ErrorBody } from "./http.ts";
 
 /** How many rejection reasons a response lists; the counts cover all of them. */
 const MAX_LISTED_ERRORS = 10;
 
 export const WriteResult = t.Object({
-  accepted: t.Integer({ description: "Records stored." }),
+  accepted: t.Integer({ description: "Records stored, new or sent again byte for byte (a retry)." }),
   rejected: t.Integer({ description: "Records refused; the rest of the batch was stored." }),
+  deduplicated: t.Optional(
+    t.Integer({
+      description:
+        "Records that met a line another batch had stored with the same container, time, stream and text, " +
+        "taken for a resend and stored once (embedded store only: Cassandra cannot tell without a read).",
+    }),
+  ),
   errors: t.Optional(
     t.Array(
       t.Object({
@@ -33,6 +41,7 @@ const writeResponses = {
   408: ErrorBody,
   413: ErrorBody,
   415: ErrorBody,
+  429: ErrorBody,
   503: ErrorBody,
 };
 
@@ -57,83 +66,50 @@ const recordExample = {
   time: "2018-05-03T12:04:57.094408152Z",
 };
 
-export interface WriteRouteOptions extends IngestOptions {
-  guard?: (request: Request) => Response | undefined;
-  guardHealth?: boolean;
+export interface WriteRouteOptions extends IngestOptions, AuthOptions {
+  budget: ByteBudget;
 }
 
 export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRouteOptions) {
-  const guard = options.guard;
-  const gc = new GcPacer();
-  const ingest = async (request: Request): Promise<Response> => {
-    if (guard) {
-      const denied = guard(request);
-      if (denied) return denied;
-    }
-    let decoded;
+  const ingest = async (request: Request) => {
+    const lease = new Lease(options.budget, BUDGET_WAIT_MS);
+    let decodedBytes = 0;
     try {
-      decoded = await decodeWriteRequest(request, options);
-    } catch (error) {
-      if (error instanceof IngestError) {
-        log.warn("write refused", { status: error.status, message: error.message, detail: error.detail });
-        return errorResponse(error.status, error.message, error.detail);
-      }
-      throw error;
+      const decoded = await decodeWriteRequest(request, options, lease);
+      decodedBytes = decoded.decodedBytes;
+      collectAfterLargeBody(decodedBytes);
+      const encoding = request.headers.get("content-encoding") || "identity";
+      metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
+      metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);
+      const stored = await writeEntries(store, metrics, decoded);
+      return answer(store, metrics, decoded, stored);
+    } finally {
+      lease.release();
+      collectAfterLargeBody(decodedBytes);
     }
-    gc.note(decoded.decodedBytes);
-    const encoding = request.headers.get("content-encoding") || "identity";
-    metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
-    metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);
-
-    const started = performance.now();
-    try {
-      await store.write(decoded.entries);
-    } catch (error) {
-      const result = error instanceof StoreUnavailableError ? "unavailable" : error instanceof StoreBusyError ? "busy" : "error";
-      metrics.storeWriteDuration.observe({ store: store.kind, result }, (performance.now() - started) / 1000);
-      log.error("store write failed", { records: decoded.entries.length, error });
-      return storeErrorResponse(error, "store entries");
-    }
-    metrics.storeWriteDuration.observe({ store: store.kind, result: "ok" }, (performance.now() - started) / 1000);
-    metrics.recordsAccepted.inc({ format: decoded.format }, decoded.entries.length);
-
-    const rejections = decoded.rejections;
-    if (rejections.length === 0) return json({ accepted: decoded.entries.length, rejected: 0 });
-    for (const r of rejections) metrics.recordsRejected.inc({ reason: r.reason });
-    log.warn("records rejected", {
-      accepted: decoded.entries.length,
-      rejected: rejections.length,
-      first: rejections.slice(0, 3),
-    });
-    return json({
-      accepted: decoded.entries.length,
-      rejected: rejections.length,
-      errors: rejections.slice(0, MAX_LISTED_ERRORS),
-    });
   };
 
   return (
     new Elysia({ name: "routes.write" })
+      .use(authPlugin(options))
       .get(
         "/write",
-        async ({ request }) => {
-          if (guard && options.guardHealth) {
-            const denied = guard(request);
-            if (denied) return denied;
-          }
-          const status = await store.health().catch((e: Error) => ({ healthy: false, detail: e.message }));
-          return json(status, status.healthy ? 200 : 503);
+        async ({ status }) => {
+          const health = await store.health().catch((e: Error) => ({ healthy: false, detail: e.message }));
+          return health.healthy ? health : status(503, health);
         },
         {
+          auth: "protect-all",
           detail: {
             summary: "Health probe",
             description: "200 with healthy: true when the store takes writes and queries; 503 with a detail otherwise.",
             tags: ["ingest"],
           },
-          response: { 200: HealthStatus, 503: HealthStatus },
+          response: { 200: HealthStatus, 401: ErrorBody, 503: HealthStatus },
         },
       )
       .post("/write", ({ request }) => ingest(request), {
+        auth: "always",
         parse: "none",
         detail: {
           summary: "Ingest a batch of Fluent Bit records",
@@ -141,8 +117,9 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
             "Takes what Fluent Bit's http output sends: Format json (an array), json_lines, json_stream or msgpack, " +
             "with Compress gzip, zstd, snappy, deflate or none. Valid records are stored even when others are " +
             "rejected (200 with counts). 400 only when the body cannot be decoded at all; 413 over the size caps; " +
-            "415 for an unknown Content-Encoding; 503 with Retry-After when the store cannot take the batch now. " +
-            "A batch sent again (a retry) is stored once.",
+            "415 for an unknown Content-Encoding; 429 with Retry-After when too many bytes are being ingested at " +
+            "once; 503 with Retry-After when the store cannot take the batch now. A batch sent again (a retry) is " +
+            "stored once.",
           tags: ["ingest"],
           requestBody: {
             required: true,
@@ -158,9 +135,50 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
       // Fluent Bit's http output posts to "/" unless URI is set, and drops a batch answered 404:
       // accept it there too rather than lose logs to a missing line of configuration.
       .post("/", ({ request }) => ingest(request), {
+        auth: "always",
         parse: "none",
         detail: { summary: "Alias of POST /write (Fluent Bit's default URI)", tags: ["ingest"] },
         response: writeResponses,
       })
   );
+}
+
+/** Stores the entries, timing the store; store trouble propagates to the one error mapping. */
+async function writeEntries(store: LogStore, metrics: Metrics, decoded: DecodedWrite): Promise<StoreWriteResult> {
+  const started = performance.now();
+  try {
+    const result = await store.write(decoded.entries);
+    metrics.storeWriteDuration.observe({ store: store.kind, result: "ok" }, (performance.now() - started) / 1000);
+    return result;
+  } catch (error) {
+    const result = error instanceof StoreUnavailableError ? "unavailable" : error instanceof StoreBusyError ? "busy" : "error";
+    metrics.storeWriteDuration.observe({ store: store.kind, result }, (performance.now() - started) / 1000);
+    log.error("store write failed", { records: decoded.entries.length, error });
+    throw error;
+  }
+}
+
+/** The write answer: counts, and the first reasons of what was refused. */
+function answer(store: LogStore, metrics: Metrics, decoded: DecodedWrite, stored: StoreWriteResult) {
+  const rejections = decoded.rejections;
+  if (stored.rejected.length > 0) {
+    // Store rejections name entries; the answer names records: entries are the records, in
+    // order, less those refused while decoding.
+    const refusedRecords = new Set(rejections.map((r) => r.index));
+    const recordOf: number[] = [];
+    for (let record = 0; recordOf.length < decoded.entries.length; record++)
+      if (!refusedRecords.has(record)) recordOf.push(record);
+    for (const r of stored.rejected) rejections.push({ index: recordOf[r.index]!, reason: "store_rejected", detail: r.detail });
+    rejections.sort((a, b) => a.index - b.index);
+  }
+  const accepted = decoded.entries.length - stored.rejected.length - stored.deduplicated;
+  metrics.recordsAccepted.inc({ format: decoded.format }, accepted);
+  if (stored.deduplicated > 0) metrics.recordsDeduplicated.inc({ format: decoded.format }, stored.deduplicated);
+  const counts = store.countsDeduplicated
+    ? { accepted, rejected: rejections.length, deduplicated: stored.deduplicated }
+    : { accepted, rejected: rejections.length };
+  if (rejections.length === 0) return counts;
+  for (const r of rejections) metrics.recordsRejected.inc({ reason: r.reason });
+  log.warn("records rejected", { accepted, rejected: rejections.length, first: rejections.slice(0, 3) });
+  return { ...counts, errors: rejections.slice(0, MAX_LISTED_ERRORS) };
 }

@@ -17,7 +17,7 @@
 // line hits the same primary key (an upsert), so retries never duplicate.
 import cassandra from "cassandra-driver";
 import { readFileSync } from "node:fs";
-import type { ConsistencyName, ReplicationStrategy } from "../config.ts";
+import type { CassandraStoreOptions, ConsistencyName } from "./cassandra-options.ts";
 import { log } from "../log.ts";
 import { NS_PER_SECOND, nowNs } from "../time.ts";
 import {
@@ -42,39 +42,13 @@ import {
   type LogStore,
   type Query,
   type StoreHealth,
-  type StoreObserver,
   type StoreRejection,
   type WriteResult,
 } from "./store.ts";
 
 const { Client, auth, policies, types, errors } = cassandra;
 
-export interface CassandraStoreOptions {
-  nodes: string[];
-  port: number;
-  keyspace: string;
-  replicationStrategy: ReplicationStrategy;
-  replicationFactors: Record<string, number>;
-  localDatacenter: string;
-  username?: string;
-  password?: string;
-  tls?: boolean;
-  tlsCaFile?: string;
-  tlsInsecure?: boolean;
-  consistency: ConsistencyName;
-  writeConcurrency: number;
-  writeBufferSize: number;
-  retentionSeconds: number;
-  /** Largest text sent in one request (MAX_REQUEST_BYTES): larger lines are rejected unsent. */
-  maxRequestBytes?: number;
-  /** A page read from one partition holds about this many bytes of text. */
-  pageBytes?: number;
-  /** Bytes of text read ahead of the page being streamed (pages of later partitions). */
-  readAheadBytes?: number;
-  observer?: StoreObserver;
-  /** Driver schema-refresh debounce (ms); tests lower it. */
-  refreshSchemaDelay?: number;
-}
+export type { CassandraStoreOptions };
 
 /** Width of a data partition's time window. At 2,000 lines/s: 60,000 rows. */
 export const BUCKET_SECONDS = 30;

@@ -1,7 +1,8 @@
 // The real server process: options, a full write/query round trip over TCP, graceful
 // shutdown, and the compiled single binary.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startServerProcess } from "../../scripts/server-process.ts";
@@ -86,6 +87,37 @@ describe("server process", () => {
     expect(await server.proc.exited).toBe(0);
     expect(server.output()).toContain('"msg":"stopped"');
   }, 30_000);
+
+  test("after SIGTERM the data file alone holds every acknowledged line (the log is checkpointed)", async () => {
+    const dataDir = tempDir();
+    const server = await start(["bun", main, "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", dataDir]);
+    const n = unique();
+    const base = Date.UTC(2018, 4, 7);
+    for (let b = 0; b < 15; b++) {
+      const records = Array.from({ length: 1000 }, (_, i) =>
+        fbRecord({ namespace: n, log: `${b}-${i}`, time: new Date(base + b * 1000 + i).toISOString() }),
+      );
+      const res = await fetch(`${server.url}/write`, { method: "POST", body: JSON.stringify(records) });
+      expect(res.status).toBe(200);
+    }
+    // A query leaves its statement prepared, as a serving server's queries do.
+    const q = new URLSearchParams({
+      namespace: n,
+      pod_name: "web-1",
+      container_name: "nginx",
+      start_time: "2018-05-07T00:00:00Z",
+    });
+    expect(((await (await fetch(`${server.url}/query?${q}`)).json()) as { log_rows: unknown[] }).log_rows.length).toBe(15_000);
+    server.proc.kill("SIGTERM");
+    expect(await server.proc.exited).toBe(0);
+    const wal = join(dataDir, "logs.sqlite-wal");
+    expect(!existsSync(wal) || statSync(wal).size === 0).toBe(true);
+    const alone = tempDir();
+    copyFileSync(join(dataDir, "logs.sqlite"), join(alone, "logs.sqlite"));
+    const db = new Database(join(alone, "logs.sqlite"), { readonly: true });
+    expect((db.query("SELECT count(*) AS n FROM lines").get() as { n: number }).n).toBe(15_000);
+    db.close();
+  }, 60_000);
 
   test("a write in flight when SIGTERM arrives is finished and stored", async () => {
     const dataDir = tempDir();

@@ -15,10 +15,16 @@ describe("GET /metrics", () => {
     await app.handle(get("/query"));
     await app.handle(get("/no/such/path?x=1"));
     await app.handle(post(JSON.stringify([fbRecord({ namespace: unique() })])));
-    const res = await app.handle(get("/metrics"));
+    // Requests are counted once their answer is sent, a moment after app.handle resolves.
+    let res = await app.handle(get("/metrics"));
+    let text = await res.text();
+    for (let i = 0; i < 50 && !text.includes('method="POST",route="/write"'); i++) {
+      await Bun.sleep(10);
+      res = await app.handle(get("/metrics"));
+      text = await res.text();
+    }
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/plain");
-    const text = await res.text();
     expect(text).toContain('http_requests_total{method="GET",route="/write",status_code="200"} 1');
     expect(text).toContain('http_requests_total{method="GET",route="/query",status_code="400"} 1');
     expect(text).toContain('http_requests_total{method="GET",route="unmatched",status_code="404"} 1');
@@ -146,7 +152,59 @@ describe("profiling endpoints", () => {
     for (const s of ["0", "-1", "abc", "301"]) {
       const res = await app.handle(get(`/debug/profile?seconds=${s}`));
       expect(res.status).toBe(400);
-      expect(await res.json()).toMatchObject({ message: "invalid profile duration" });
+      expect(await res.json()).toEqual({
+        message: "invalid query",
+        detail: "invalid profile duration: seconds must be in (0, 300]",
+      });
+    }
+  });
+});
+
+describe("profiling with credentials set", () => {
+  const paths = ["/debug/", "/debug/memory", "/debug/heap", "/debug/profile?seconds=0.2"];
+  const basic = `Basic ${Buffer.from("fluent:s3cret").toString("base64")}`;
+
+  for (const protectAll of [false, true]) {
+    test(`every profiling endpoint requires them (--auth-protect-all ${protectAll})`, async () => {
+      const app = createApp(store, {
+        enableProfiling: true,
+        authBasic: "fluent:s3cret",
+        authToken: "tok-123",
+        authProtectAll: protectAll,
+      });
+      for (const path of paths) {
+        const wrong: Record<string, string>[] = [
+          {},
+          { authorization: "Bearer wrong" },
+          { authorization: `Basic ${Buffer.from("fluent:nope").toString("base64")}` },
+        ];
+        for (const headers of wrong) {
+          const res = await app.handle(get(path, headers));
+          expect(res.status, `${path} ${JSON.stringify(headers)}`).toBe(401);
+          expect(res.headers.get("www-authenticate")).toContain("Basic");
+          expect(Object.keys((await res.json()) as object).sort()).toEqual(["detail", "message"]);
+        }
+        for (const authorization of [basic, "Bearer tok-123"]) {
+          expect((await app.handle(get(path, { authorization }))).status, path).toBe(200);
+        }
+      }
+    }, 20_000);
+  }
+
+  test("a heap snapshot taken with credentials holds them: why it is protected", async () => {
+    const token = `tok-${crypto.randomUUID()}`;
+    const app = createApp(store, { enableProfiling: true, authToken: token });
+    const snapshot = await (await app.handle(get("/debug/heap", { authorization: `Bearer ${token}` }))).text();
+    expect(snapshot).toContain(token);
+  });
+
+  test("basic credentials are decoded strictly: junk after valid base64 is refused", async () => {
+    const app = createApp(store, { authBasic: "u:p w" });
+    const valid = Buffer.from("u:p w").toString("base64"); // "dTpwIHc="
+    expect((await app.handle(get("/metrics"))).status).toBe(200);
+    expect((await app.handle(post("[]", { authorization: `Basic ${valid}` }))).status).toBe(200);
+    for (const junk of [`${valid}<junk>`, `${valid}!!`, `${valid.slice(0, -1)}`, `${valid} extra`, `*${valid}`]) {
+      expect((await app.handle(post("[]", { authorization: `Basic ${junk}` }))).status, junk).toBe(401);
     }
   });
 });

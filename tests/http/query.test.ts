@@ -1,10 +1,11 @@
 // GET /query through app.handle: validation, ordering, day borders, equal timestamps, format.
 import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { createApp } from "../../src/app.ts";
 import { EmbeddedStore } from "../../src/store/sqlite.ts";
 import { fbRecord, get, post, queryUrl, unique } from "../helpers.ts";
 
-const store = new EmbeddedStore({ dataDir: ":memory:", pageSize: 500 });
+const store = new EmbeddedStore({ dataDir: ":memory:", pageBytes: 32 * 1024 });
 const app = createApp(store);
 afterAll(() => store.close());
 
@@ -136,5 +137,45 @@ describe("GET /query results", () => {
     expect(rows.length).toBe(total);
     expect(rows[0]!.log).toBe('#0 "q" \\ é');
     expect(rows[total - 1]!.log).toBe(`#${total - 1} "q" \\ é`);
+  });
+});
+
+describe("GET /query when the store fails while streaming", () => {
+  test("the answer is cut (never a shortened document), the error is logged as JSON and counted, stderr stays empty", async () => {
+    const proc = Bun.spawn(["bun", "tests/http/fixtures/midstream-failure.ts"], {
+      cwd: join(import.meta.dir, "../.."),
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, LOG_LEVEL: "info" },
+    });
+    const timer = setTimeout(() => proc.kill(), 30_000);
+    const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    clearTimeout(timer);
+    expect(await proc.exited).toBe(0);
+    expect(stderr).toBe("");
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const report = lines.find((l) => l.report)!.report as { status: number; outcome: string; received: number; counted: number };
+    expect(report.status).toBe(200);
+    expect(report.outcome).toStartWith("cut:");
+    expect(report.received).toBeGreaterThan(0);
+    expect(report.counted).toBe(1);
+    expect(lines.some((l) => l.msg === "query failed while streaming")).toBe(true);
+  }, 40_000);
+});
+
+describe("GET /query bounds beyond what a store holds", () => {
+  test("a range wider than 1970..2262 means all lines, never a 500", async () => {
+    const n = unique();
+    await write([fbRecord({ namespace: n, log: "inside", time: "2018-05-03T12:00:00Z" })]);
+    for (const [start, end] of [
+      ["1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z"],
+      ["1000-01-01T00:00:00Z", "3000-01-01T00:00:00Z"],
+      ["0001-01-01T00:00:00Z", "2018-05-04T00:00:00Z"],
+    ]) {
+      expect((await query({ namespace: n, start: start!, end: end! })).map((r) => r.log)).toEqual(["inside"]);
+    }
   });
 });

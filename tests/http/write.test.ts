@@ -1,5 +1,9 @@
 // POST /write and GET /write through app.handle, over a real embedded store.
+import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createApp } from "../../src/app.ts";
 import { EmbeddedStore } from "../../src/store/sqlite.ts";
 import { fbRecord, get, post, queryUrl, unique } from "../helpers.ts";
@@ -23,7 +27,7 @@ describe("POST /write", () => {
     ]);
     const res = await app.handle(post(body));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ accepted: 2, rejected: 0 });
+    expect(await res.json()).toEqual({ accepted: 2, rejected: 0, deduplicated: 0 });
     expect(await rows(n)).toEqual([
       { time: "2018-05-03T12:04:57.094408152Z", log: "first", stream: "stdout" },
       { time: "2018-05-03T12:04:58.5Z", log: "second", stream: "stderr" },
@@ -36,7 +40,7 @@ describe("POST /write", () => {
       post(JSON.stringify([fbRecord({ namespace: n, log: "at the root", time: "2018-05-03T12:00:00Z" })]), undefined, "/"),
     );
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ accepted: 1, rejected: 0 });
+    expect(await res.json()).toEqual({ accepted: 1, rejected: 0, deduplicated: 0 });
     expect((await rows(n)).map((r) => r.log)).toEqual(["at the root"]);
   });
 
@@ -53,7 +57,7 @@ describe("POST /write", () => {
       { ...fbRecord({ namespace: n, log: "date only", date: 1525349101.25 }), time: undefined },
     ]);
     const res = await app.handle(post(body));
-    expect(await res.json()).toEqual({ accepted: 4, rejected: 0 });
+    expect(await res.json()).toEqual({ accepted: 4, rejected: 0, deduplicated: 0 });
     expect((await rows(n)).map((r) => [r.log, r.time])).toEqual([
       ["agree", "2018-05-03T12:04:57.094408152Z"],
       ["disagree", "2018-05-03T12:04:59.000125Z"],
@@ -116,7 +120,7 @@ describe("POST /write", () => {
     for (const body of ["[]", "", "  \n"]) {
       const res = await app.handle(post(body));
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ accepted: 0, rejected: 0 });
+      expect(await res.json()).toEqual({ accepted: 0, rejected: 0, deduplicated: 0 });
     }
   });
 
@@ -156,5 +160,72 @@ describe("unknown routes", () => {
       expect(res.status).toBe(404);
       expect(await res.json()).toMatchObject({ message: "not found" });
     }
+  });
+});
+
+describe("POST /write: what the store makes of the lines", () => {
+  test("lines met again from another batch are counted as deduplicated, and in /metrics; a retry is not", async () => {
+    const n = unique();
+    const at = (i: number) => `2018-05-03T12:00:${String(i).padStart(2, "0")}Z`;
+    const batch = (from: number, to: number) =>
+      JSON.stringify(
+        Array.from({ length: to - from }, (_, k) => fbRecord({ namespace: n, log: `l${from + k}`, time: at(from + k) })),
+      );
+    const send = async (body: string) => (await app.handle(post(body))).json();
+    expect(await send(batch(0, 10))).toEqual({ accepted: 10, rejected: 0, deduplicated: 0 });
+    expect(await send(batch(0, 10))).toEqual({ accepted: 10, rejected: 0, deduplicated: 0 }); // a retry
+    expect(await send(batch(5, 15))).toEqual({ accepted: 5, rejected: 0, deduplicated: 5 }); // cut differently
+    expect((await rows(n)).map((r) => r.log)).toEqual(Array.from({ length: 15 }, (_, i) => `l${i}`));
+    const metrics = await (await app.handle(get("/metrics"))).text();
+    expect(metrics).toMatch(/^logserver_ingest_records_deduplicated_total\{format="json"\} 5$/m);
+  });
+
+  test("a line the store refuses for good is a rejected record; its neighbours are stored", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "logserver-write-"));
+    const own = new EmbeddedStore({ dataDir: dir });
+    await own.write([]);
+    const admin = new Database(join(dir, "logs.sqlite"));
+    admin.run(
+      "CREATE TRIGGER refuse_poison BEFORE INSERT ON lines WHEN NEW.log = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned line'); END",
+    );
+    admin.close();
+    const ownApp = createApp(own);
+    const n = unique();
+    const records = ["a", "poison", "b", "not an object", "c"].map((log, i) =>
+      log === "not an object" ? 42 : fbRecord({ namespace: n, log, time: `2018-05-03T12:00:0${i}Z` }),
+    );
+    const res = await ownApp.handle(post(JSON.stringify(records)));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      accepted: 3,
+      rejected: 2,
+      deduplicated: 0,
+      errors: [
+        { index: 1, reason: "store_rejected", detail: expect.stringContaining("poisoned line") },
+        { index: 3, reason: "not_an_object", detail: "record is not an object" },
+      ],
+    });
+    const read = await ownApp.handle(get(queryUrl({ namespace: n, start: "2018-05-03T00:00:00Z", end: "2018-05-04T00:00:00Z" })));
+    expect(((await read.json()) as { log_rows: { log: string }[] }).log_rows.map((r) => r.log)).toEqual(["a", "b", "c"]);
+    const metrics = await (await ownApp.handle(get("/metrics"))).text();
+    expect(metrics).toContain('logserver_ingest_records_rejected_total{reason="store_rejected"} 1');
+    await own.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a full write queue is 503 with Retry-After (Fluent Bit keeps the batch)", async () => {
+    const small = new EmbeddedStore({ dataDir: ":memory:", writeBufferSize: 5 });
+    const smallApp = createApp(small);
+    const n = unique();
+    const body = (k: number) =>
+      JSON.stringify(
+        Array.from({ length: 4 }, (_, i) => fbRecord({ namespace: n, log: `${k}-${i}`, time: `2018-05-03T12:00:0${i}Z` })),
+      );
+    const answers = await Promise.all([smallApp.handle(post(body(1))), smallApp.handle(post(body(2)))]);
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 503]);
+    const busy = answers.find((r) => r.status === 503)!;
+    expect(busy.headers.get("retry-after")).toBe("1");
+    expect(await busy.json()).toMatchObject({ message: "data store is busy" });
+    await small.close();
   });
 });

@@ -26,19 +26,19 @@ async function runRunner(args: string[], env: Record<string, string> = {}) {
   };
   delete childEnv.JAVA_HOME; // java only from PATH, which has none
   delete childEnv.CASSANDRA_UNAVAILABLE;
-  const proc = Bun.spawn([join(binDir, "bun"), "run", "scripts/test.ts", ...args], {
-    cwd: root,
-    env: childEnv,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const { stdout, output, exitCode } = await spawnAndCollect([join(binDir, "bun"), "run", "scripts/test.ts", ...args], childEnv);
+  return { output, lastLine: stdout.trim().split("\n").at(-1)!, exitCode };
+}
+
+/** Runs a command from the project root; resolves with its output once it exits. */
+async function spawnAndCollect(command: string[], env: Record<string, string | undefined>) {
+  const proc = Bun.spawn(command, { cwd: root, env, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, exitCode] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
     proc.exited,
   ]);
-  const output = stdout + stderr;
-  return { output, lastLine: stdout.trim().split("\n").at(-1)!, exitCode };
+  return { stdout, output: stdout + stderr, exitCode };
 }
 
 // As bun test 1.4 prints it (stderr), a test's own output ahead of the summary.
@@ -138,18 +138,11 @@ for (const s of storesUnderTest("fixture")) {
 }
 `,
     );
-    const proc = Bun.spawn([process.execPath, "test", fixture], {
-      cwd: root,
-      env: { ...process.env, CASSANDRA_HOSTS: "127.0.0.1:1", CASSANDRA_UNAVAILABLE: "the reason, as given" },
-      stdout: "pipe",
-      stderr: "pipe",
+    const { output, exitCode } = await spawnAndCollect([process.execPath, "test", fixture], {
+      ...process.env,
+      CASSANDRA_HOSTS: "127.0.0.1:1",
+      CASSANDRA_UNAVAILABLE: "the reason, as given",
     });
-    const [stdout, stderr, exitCode] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ]);
-    const output = stdout + stderr;
     expect(output).toMatch(/^\(pass\) fixture on the embedded store > opens/m);
     expect(output).toMatch(/^\(fail\) fixture on the cassandra store > needs a Cassandra node/m);
     expect(output).toMatch(/^error: the reason, as given$/m);

@@ -1,0 +1,45 @@
+// The Cassandra store's options, apart from the store so that the option table (config.ts) can
+// name the consistency levels without loading the driver.
+import type { StoreObserver } from "./store.ts";
+
+export type ReplicationStrategy = "SimpleStrategy" | "NetworkTopologyStrategy";
+
+export const CONSISTENCY_LEVELS = [
+  "ANY",
+  "ONE",
+  "TWO",
+  "THREE",
+  "QUORUM",
+  "ALL",
+  "LOCAL_QUORUM",
+  "EACH_QUORUM",
+  "LOCAL_ONE",
+] as const;
+export type ConsistencyName = (typeof CONSISTENCY_LEVELS)[number];
+
+export interface CassandraStoreOptions {
+  nodes: string[];
+  port: number;
+  keyspace: string;
+  replicationStrategy: ReplicationStrategy;
+  replicationFactors: Record<string, number>;
+  localDatacenter: string;
+  username?: string;
+  password?: string;
+  tls?: boolean;
+  tlsCaFile?: string;
+  tlsInsecure?: boolean;
+  consistency: ConsistencyName;
+  writeConcurrency: number;
+  writeBufferSize: number;
+  retentionSeconds: number;
+  /** Largest text sent in one request (MAX_REQUEST_BYTES): larger lines are rejected unsent. */
+  maxRequestBytes?: number;
+  /** A page read from one partition holds about this many bytes of text. */
+  pageBytes?: number;
+  /** Bytes of text read ahead of the page being streamed (pages of later partitions). */
+  readAheadBytes?: number;
+  observer?: StoreObserver;
+  /** Driver schema-refresh debounce (ms); tests lower it. */
+  refreshSchemaDelay?: number;
+}
