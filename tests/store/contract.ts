@@ -198,6 +198,30 @@ export function storeContract(name: string, open: () => Promise<LogStore>, optio
     );
 
     test(
+      "names holding NUL or separators never mix two containers",
+      async () => {
+        const n = unique();
+        const at = ns("2024-03-01T10:00:00Z");
+        const odd = [
+          { pod: "a\u0000b", container: "c", log: "first" },
+          { pod: "a", container: "b\u0000c", log: "second" },
+          { pod: "a:b", container: "c", log: "third" },
+          { pod: "a", container: "b:c", log: "fourth" },
+          { pod: "1:a", container: "c", log: "fifth" },
+        ];
+        await store.write(odd.map((o, i) => entry({ namespace: n, timeNs: at + BigInt(i), ...o })));
+        for (const o of odd) {
+          const rows = await queryAll(
+            store,
+            q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z", { pod: o.pod, container: o.container }),
+          );
+          expect(rows.map((r) => r.log)).toEqual([o.log]);
+        }
+      },
+      t,
+    );
+
+    test(
       "line text survives byte for byte",
       async () => {
         const n = unique();
