@@ -5,6 +5,9 @@ import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "..");
 
+/** BUN_JSC_forceRAMSize of the Containerfile (512 MiB), which the benchmarks run the server with. */
+export const CONTAINER_RAM_SIZE = "536870912";
+
 export interface Server {
   url: string;
   pid: number;
@@ -19,6 +22,8 @@ export async function startServer(args: string[], kind: "binary" | "source" = "s
   const command = kind === "binary" ? [join(ROOT, "dist/kube-insight-logserver")] : ["bun", join(ROOT, "src/main.ts")];
   const server = await startServerProcess([...command, "--port", "0", "--bind-address", "127.0.0.1", ...args], {
     cwd: ROOT,
+    // As the Containerfile runs it: JavaScriptCore told the pod's memory rather than the machine's.
+    env: { ...process.env, BUN_JSC_forceRAMSize: process.env.BUN_JSC_forceRAMSize ?? CONTAINER_RAM_SIZE },
     stderr: "inherit",
   });
   return {

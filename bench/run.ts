@@ -2,6 +2,7 @@
 //
 //   bun run bench [--store embedded|cassandra|all] [--duration 20] [--concurrency 4] [--batch 1000]
 //                 [--cassandra 127.0.0.1:9042] [--query-runs 20] [--warmup 5] [--server binary|source]
+//                 [--quick]   (ingest and verify only)
 //
 // For each store it starts the server itself (Cassandra only when a node answers), then:
 //   ingest   Fluent Bit-shaped json batches (1,000 lines of ~200 bytes from one of 50 containers
@@ -43,6 +44,7 @@ const { values: opts } = parseArgs({
     "query-runs": { type: "string", default: "20" },
     warmup: { type: "string", default: "5" },
     server: { type: "string", default: "binary" },
+    quick: { type: "boolean", default: false },
   },
 });
 const DURATION = Number(opts.duration);
@@ -51,6 +53,8 @@ const SHAPE: WorkloadShape = { containers: 50, pods: 10, namespaces: 3, batch: N
 const QUERY_RUNS = Number(opts["query-runs"]);
 const WARMUP = Number(opts.warmup);
 const SERVER = opts.server === "source" ? "source" : "binary";
+/** Ingest and verify only: no queries, ceilings, in-process run or variants. */
+const QUICK = opts.quick === true;
 const [cHost, cPort] = opts.cassandra!.split(":");
 const CASSANDRA = { host: cHost!, port: Number(cPort ?? 9042) };
 const RUN_ID = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "_");
@@ -243,6 +247,8 @@ interface StoreFigures {
   ceiling: { writeLinesPerSecond: number; writeConfig: string; serviceShareOfCeiling: number };
   /** The service's own ingest path without HTTP or a load generator: decode, normalise, store. */
   inProcess: { linesPerSecond: number; shareOfCeiling: number };
+  /** json ingest of the same store with other settings, side by side (label → figures). */
+  variants: Record<string, IngestFigures>;
 }
 
 /**
@@ -312,6 +318,17 @@ async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures
     json.verified = await verify(server, json.containers, json.seqs);
     gz.verified = await verify(server, gz.containers, gz.seqs);
     console.log(`  ${json.verified && gz.verified ? "all lines read back" : "DATA LOST"}`);
+    if (QUICK) {
+      return {
+        store,
+        ingestJson: strip(json),
+        ingestGzip: strip(gz),
+        queries: {},
+        ceiling: { writeLinesPerSecond: Number.NaN, writeConfig: "(--quick: not measured)", serviceShareOfCeiling: Number.NaN },
+        inProcess: { linesPerSecond: Number.NaN, shareOfCeiling: Number.NaN },
+        variants: {},
+      };
+    }
 
     console.log("query: loading 100k lines and a sparse month");
     await loadQueryData(server);
@@ -371,6 +388,22 @@ async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures
           `cassandra-driver, prepared INSERT, unlogged single-partition batches of ${rows}, ${concurrency} in flight`,
       );
     }
+    const variants: Record<string, IngestFigures> = {};
+    if (store === "embedded") {
+      // The durability trade, measured: --embedded-sync normal beside the default (full).
+      console.log("ingest: json, --embedded-sync normal");
+      const normalDir = join(dataDir, "sync-normal");
+      const normal = await startServer(["--store", "embedded", "--data-dir", normalDir, "--embedded-sync", "normal"], SERVER);
+      try {
+        await ingest(normal, "bench-normal-warmup", false, WARMUP);
+        const figures = await ingest(normal, "bench-normal", false);
+        figures.verified = await verify(normal, figures.containers, figures.seqs);
+        console.log(`  ${fmt(figures.linesPerSecond)} lines/s, p99 ${fmt(figures.latencyMs.p99, 1)} ms`);
+        variants["json, sync normal"] = strip(figures);
+      } finally {
+        await normal.stop();
+      }
+    }
     console.log("in-process: the service's ingest path without HTTP");
     const inProcessRate = await ingestInProcess(
       store === "embedded"
@@ -397,6 +430,7 @@ async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures
       queries,
       ceiling: { writeLinesPerSecond: ceilingRate, writeConfig, serviceShareOfCeiling: json.linesPerSecond / ceilingRate },
       inProcess: { linesPerSecond: inProcessRate, shareOfCeiling: inProcessRate / ceilingRate },
+      variants,
     };
   } finally {
     await server.stop();
@@ -458,6 +492,19 @@ function report(all: StoreFigures[]): string {
           i.verified && i.failedRequests === 0 ? "yes" : "NO",
         ];
       })
+      .concat(
+        Object.entries(f.variants).map(([label, i]) => [
+          `${f.store} ${label}`,
+          fmt(i.linesPerSecond),
+          fmt(i.mbPerSecond, 1),
+          fmt(i.latencyMs.p50, 1),
+          fmt(i.latencyMs.p99, 1),
+          fmt(i.peakRssMb),
+          "",
+          `${fmt((i.linesPerSecond / f.ceiling.writeLinesPerSecond) * 100)}%`,
+          i.verified && i.failedRequests === 0 ? "yes" : "NO",
+        ]),
+      )
       .concat([
         [
           `${f.store} in-process`,
@@ -536,7 +583,9 @@ writeFileSync(
   ),
 );
 console.log(`figures written to ${file} (${fmt((performance.now() - started) / 1000)} s)`);
-const lost = figures.some((f) => !f.ingestJson.verified || !f.ingestGzip.verified);
+const lost = figures.some(
+  (f) => !f.ingestJson.verified || !f.ingestGzip.verified || Object.values(f.variants).some((v) => !v.verified),
+);
 if (lost) {
   console.error("A benchmark lost data: it has failed.");
   process.exit(1);
