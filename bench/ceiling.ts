@@ -7,7 +7,10 @@ import { logLine, lineTimeNs, makeContainers, type Container } from "../scripts/
 import { BUCKET_SECONDS, schemaStatements } from "../src/store/cassandra.ts";
 import { lineIds, sequenceNumbers, sourceKey } from "../src/store/lines.ts";
 import { migrate, openDatabase, type EmbeddedSync } from "../src/store/sqlite-schema.ts";
-import type { LogEntry, Query } from "../src/store/store.ts";
+import type { LogEntry, StreamRef } from "../src/store/store.ts";
+
+/** One container's window. */
+type Query = StreamRef & { startNs: bigint; endNs: bigint };
 import { summarize } from "./lib.ts";
 
 export interface WorkloadShape {

@@ -1,5 +1,5 @@
 // Shared test helpers: entries, records and requests with sensible defaults.
-import type { LogEntry, LogRow, LogStore, Query } from "../src/store/store.ts";
+import type { LogEntry, LogRow, LogStore, OrderedRow, StreamRef } from "../src/store/store.ts";
 import { parseRfc3339 } from "../src/time.ts";
 
 let counter = 0;
@@ -34,8 +34,15 @@ export async function collect(pages: AsyncIterable<LogRow[]>): Promise<LogRow[]>
   return out;
 }
 
-export function queryAll(store: LogStore, q: Query): Promise<LogRow[]> {
-  return collect(store.query(q));
+/** One container's lines in a closed time interval: what the original /query asked for. */
+export interface Query extends StreamRef {
+  startNs: bigint;
+  endNs: bigint;
+}
+
+/** A container's lines in the range, oldest first, read through the store's own read(). */
+export function queryAll(store: LogStore, q: Query): Promise<OrderedRow[]> {
+  return collect(store.read(q, { startNs: q.startNs, endNs: q.endNs, direction: "forward" })) as Promise<OrderedRow[]>;
 }
 
 /** A Fluent Bit record as the Kubernetes filter shapes it. */

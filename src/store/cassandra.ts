@@ -21,7 +21,6 @@ import type { CassandraStoreOptions, ConsistencyName } from "./cassandra-options
 import { log } from "../log.ts";
 import { NS_PER_SECOND, nowNs } from "../time.ts";
 import {
-  compareRows,
   compositeKey,
   containerKey,
   lineIds,
@@ -29,8 +28,8 @@ import {
   sameContainerAndSource,
   sequenceNumbers,
   sourceKey,
-  type OrderedRow,
 } from "./lines.ts";
+import { cutPages, PageSizer, remainingRange, RunOrderer } from "./reading.ts";
 import { Semaphore } from "./semaphore.ts";
 import {
   DEFAULT_PAGE_BYTES,
@@ -38,10 +37,12 @@ import {
   StoreBusyError,
   StoreUnavailableError,
   type LogEntry,
-  type LogRow,
   type LogStore,
-  type Query,
+  type OrderedRow,
   type StoreHealth,
+  type StreamInfo,
+  type StreamRead,
+  type StreamRef,
   type StoreRejection,
   type WriteResult,
 } from "./store.ts";
@@ -49,6 +50,12 @@ import {
 const { Client, auth, policies, types, errors } = cassandra;
 
 export type { CassandraStoreOptions };
+
+/** The tenant of every key until tenancy comes: its place in the keys is kept for it. */
+export const DEFAULT_TENANT = "";
+/** Write timestamp base of log_streams.first_ts (µs): the earliest first time wins. */
+const STREAM_FIRST_BASE = 1n << 60n;
+const NS_PER_DAY = 86_400_000_000_000n;
 
 /** Width of a data partition's time window. At 2,000 lines/s: 60,000 rows. */
 export const BUCKET_SECONDS = 30;
@@ -58,9 +65,8 @@ const DAY_SECONDS = 86_400;
 const BATCH_ROWS = 50;
 const BATCH_BYTES = 1024 * 1024;
 const INDEX_CACHE_LIMIT = 100_000;
-/** Rows of the first page of a query, before the size of a row is known (few: they may be huge). */
-const FIRST_FETCH_ROWS = 8;
-const MAX_FETCH_ROWS = 5000;
+/** Partitions a limited read may read ahead at most (when they hold a line or two each). */
+const MAX_LIMITED_READ_AHEAD = 16;
 /** Ranges of fewer buckets than this are read without consulting the index (4 minutes). */
 const DIRECT_BUCKETS = 8n;
 
@@ -112,8 +118,16 @@ interface Statements {
   insertSource: string;
   insertSourceWithTtl: string;
   selectDays: string;
+  selectDaysDesc: string;
   selectBuckets: string;
+  selectBucketsDesc: string;
   selectLines: string;
+  selectLinesDesc: string;
+  updateStreamLast: string;
+  updateStreamFirst: string;
+  selectStreams: string;
+  insertStreamDay: string;
+  selectStreamDays: string;
 }
 
 export class CassandraStore implements LogStore {
@@ -125,6 +139,8 @@ export class CassandraStore implements LogStore {
   private readonly reads = new Semaphore(32);
   /** Index rows (buckets and days) known to be written; bounded, cleared when full. */
   private readonly knownIndex = new Map<string, number>();
+  /** First and last times known written to the stream index, per container and day. */
+  private readonly knownStreams = new Map<string, { firstNs: bigint; lastNs: bigint }>();
   private readonly statements: Statements;
   private queued = 0;
   private inFlight = new Set<Promise<unknown>>();
@@ -153,7 +169,22 @@ export class CassandraStore implements LogStore {
       selectDays: `SELECT day FROM ${ks}.log_days WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day >= ? AND day <= ?`,
       selectBuckets: `SELECT bucket FROM ${ks}.log_buckets WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day = ? AND bucket >= ? AND bucket <= ?`,
       selectLines: `SELECT ts, id, seq, stream, log FROM ${ks}.log_lines WHERE namespace = ? AND pod_name = ? AND container_name = ? AND bucket = ? AND ts >= ? AND ts <= ?`,
+      selectDaysDesc: "",
+      selectBucketsDesc: "",
+      selectLinesDesc: "",
+      // The stream index keeps first and last times by write timestamp: the last time is written
+      // at its own time (µs) and the first at STREAM_FIRST_BASE less its time, so that whatever
+      // the order of batches and replicas, Cassandra keeps the latest last and the earliest first.
+      updateStreamLast: `UPDATE ${ks}.log_streams USING TTL ? AND TIMESTAMP ? SET last_ts = ?, labels = ?, host = ? WHERE tenant = ? AND day = ? AND namespace = ? AND pod_name = ? AND container_name = ?`,
+      updateStreamFirst: `UPDATE ${ks}.log_streams USING TTL ? AND TIMESTAMP ? SET first_ts = ? WHERE tenant = ? AND day = ? AND namespace = ? AND pod_name = ? AND container_name = ?`,
+      selectStreams: `SELECT namespace, pod_name, container_name, first_ts, last_ts, labels, host FROM ${ks}.log_streams WHERE tenant = ? AND day = ?`,
+      insertStreamDay: `INSERT INTO ${ks}.log_stream_days (tenant, year, day) VALUES (?, ?, ?) USING TTL ?`,
+      selectStreamDays: `SELECT day FROM ${ks}.log_stream_days WHERE tenant = ? AND year = ? AND day >= ? AND day <= ?`,
     };
+    const st = this.statements;
+    st.selectDaysDesc = `${st.selectDays} ORDER BY day DESC`;
+    st.selectBucketsDesc = `${st.selectBuckets} ORDER BY bucket DESC`;
+    st.selectLinesDesc = `${st.selectLines} ORDER BY ts DESC, id DESC`;
   }
 
   /** Connects, creates the keyspace and tables when missing, and returns a ready store. */
@@ -279,9 +310,19 @@ export class CassandraStore implements LogStore {
       if (p === undefined) {
         // Values shared by every row of the partition are encoded once (the driver passes
         // Buffers through): most of a row's encoding cost otherwise.
-        p = { rows: [], bytes: [], at: [], key: [utf8(e.namespace), utf8(e.pod), utf8(e.container), int64(bucket)] };
-        partitions.set(pk, p);
         const day = dayOf(bucket);
+        p = {
+          rows: [],
+          bytes: [],
+          at: [],
+          key: [utf8(e.namespace), utf8(e.pod), utf8(e.container), int64(bucket)],
+          container: last.container,
+          day,
+          firstNs: e.timeNs,
+          lastNs: e.timeNs,
+          latest: i,
+        };
+        partitions.set(pk, p);
         const names = [e.namespace, e.pod, e.container];
         need(pk, p.at, retention > 0 ? s.insertBucketWithTtl : s.insertBucket, [...names, day, bucket, ...indexTtl]);
         need(compositeKey(last.container, `d${day}`), p.at, retention > 0 ? s.insertDayWithTtl : s.insertDay, [
@@ -306,6 +347,11 @@ export class CassandraStore implements LogStore {
       p.rows.push(row);
       p.bytes.push(e.log.length);
       p.at.push(i);
+      if (e.timeNs < p.firstNs) p.firstNs = e.timeNs;
+      if (e.timeNs >= p.lastNs) {
+        p.lastNs = e.timeNs;
+        p.latest = i;
+      }
       lastPartition = { bucket, run: last, p };
     }
 
@@ -315,8 +361,8 @@ export class CassandraStore implements LogStore {
     };
     // Index first: a bucket listed without lines costs one empty read, lines without their
     // bucket listed would be invisible. An index row refused for good refuses its lines.
-    const indexResults = await Promise.allSettled(
-      [...index.entries()].map(async ([key, { query, params, at }]) => {
+    const indexResults = await Promise.allSettled([
+      ...[...index.entries()].map(async ([key, { query, params, at }]) => {
         try {
           await this.writes.run(() => this.client.execute(query, params, this.writeOptions));
           this.rememberIndex(key);
@@ -325,7 +371,16 @@ export class CassandraStore implements LogStore {
           refuse(at, error);
         }
       }),
-    );
+      ...this.streamIndexWrites(entries, partitions).map(async ({ query, params, at, done }) => {
+        try {
+          await this.writes.run(() => this.client.execute(query, params, this.writeOptions));
+          done();
+        } catch (error) {
+          if (isTransient(error)) throw error;
+          refuse(at, error);
+        }
+      }),
+    ]);
     const indexFailure = indexResults.find((r) => r.status === "rejected");
     if (indexFailure) throw (indexFailure as PromiseRejectedResult).reason;
 
@@ -352,6 +407,78 @@ export class CassandraStore implements LogStore {
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return [...rejected].map(([index, detail]) => ({ index, detail })).sort((a, b) => a.index - b.index);
+  }
+
+  /**
+   * The stream index rows a batch moves: per container and day, the last time (with the labels
+   * and host of the latest line) when later than known, the first time when earlier.
+   */
+  private streamIndexWrites(
+    entries: LogEntry[],
+    partitions: Map<string, Partition>,
+  ): { query: string; params: unknown[]; at: number[][]; done: () => void }[] {
+    const days = new Map<string, { p: Partition; firstNs: bigint; lastNs: bigint; latest: number; at: number[][] }>();
+    for (const p of partitions.values()) {
+      const key = compositeKey(p.container, String(p.day));
+      const d = days.get(key);
+      if (d === undefined) {
+        days.set(key, { p, firstNs: p.firstNs, lastNs: p.lastNs, latest: p.latest, at: [p.at] });
+        continue;
+      }
+      d.at.push(p.at);
+      if (p.firstNs < d.firstNs) d.firstNs = p.firstNs;
+      if (p.lastNs >= d.lastNs) {
+        d.lastNs = p.lastNs;
+        d.latest = p.latest;
+      }
+    }
+    const ttl = this.options.retentionSeconds > 0 ? this.options.retentionSeconds + DAY_SECONDS : 0;
+    const writes: { query: string; params: unknown[]; at: number[][]; done: () => void }[] = [];
+    const now = Date.now();
+    for (const d of days.values()) {
+      // Written again daily with a retention, so that the day outlives its latest line.
+      const dayKey = `day ${d.p.day}`;
+      const at = this.knownIndex.get(dayKey);
+      if (at !== undefined && (ttl === 0 || now - at < DAY_SECONDS * 1000)) continue;
+      if (writes.some((w) => w.query === this.statements.insertStreamDay && w.params[2] === d.p.day)) continue;
+      writes.push({
+        query: this.statements.insertStreamDay,
+        params: [DEFAULT_TENANT, yearOf(d.p.day), d.p.day, ttl],
+        at: d.at,
+        done: () => this.rememberIndex(dayKey),
+      });
+    }
+    for (const [key, d] of days) {
+      const known = this.knownStreams.get(key);
+      const e = entries[d.latest]!;
+      const where = [DEFAULT_TENANT, d.p.day, e.namespace, e.pod, e.container];
+      if (known === undefined || d.lastNs > known.lastNs) {
+        writes.push({
+          query: this.statements.updateStreamLast,
+          params: [ttl, d.lastNs / 1000n, d.lastNs, e.labels, e.host, ...where],
+          at: d.at,
+          done: () => this.rememberStream(key, { lastNs: d.lastNs }),
+        });
+      }
+      if (known === undefined || d.firstNs < known.firstNs) {
+        writes.push({
+          query: this.statements.updateStreamFirst,
+          params: [ttl, STREAM_FIRST_BASE - d.firstNs / 1000n, d.firstNs, ...where],
+          at: d.at,
+          done: () => this.rememberStream(key, { firstNs: d.firstNs }),
+        });
+      }
+    }
+    return writes;
+  }
+
+  private rememberStream(key: string, times: { firstNs?: bigint; lastNs?: bigint }): void {
+    const known = this.knownStreams.get(key);
+    if (known === undefined && this.knownStreams.size >= INDEX_CACHE_LIMIT) this.knownStreams.clear();
+    const next = known ?? { firstNs: times.firstNs ?? times.lastNs!, lastNs: times.lastNs ?? times.firstNs! };
+    if (times.firstNs !== undefined && times.firstNs < next.firstNs) next.firstNs = times.firstNs;
+    if (times.lastNs !== undefined && times.lastNs > next.lastNs) next.lastNs = times.lastNs;
+    this.knownStreams.set(key, next);
   }
 
   /** Rows of one partition in one request; when Cassandra refuses them for good, each alone. */
@@ -382,72 +509,142 @@ export class CassandraStore implements LogStore {
     this.knownIndex.set(key, Date.now());
   }
 
-  async *query(query: Query): AsyncIterable<LogRow[]> {
+  async streams(startNs: bigint, endNs: bigint): Promise<StreamInfo[]> {
     if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
-    const buckets = await this.bucketsFor(query);
+    if (endNs < startNs || endNs < 0n) return [];
+    const firstDay = Number((startNs < 0n ? 0n : startNs) / NS_PER_DAY);
+    const lastDay = Number(endNs / NS_PER_DAY);
+    // The days that hold lines, from their own small index: one read per year of the range.
+    const years: number[] = [];
+    for (let y = yearOf(firstDay); y <= yearOf(lastDay); y++) years.push(y);
+    const days = (
+      await Promise.all(years.map((y) => this.readAll(this.statements.selectStreamDays, [DEFAULT_TENANT, y, firstDay, lastDay])))
+    ).flatMap((rows) => rows.map((r) => r.day as number));
+    const perDay = await Promise.all(days.map((day) => this.readAll(this.statements.selectStreams, [DEFAULT_TENANT, day])));
+    // One entry per container: the earliest first and latest last of its days in the range, and
+    // the labels and host of the latest.
+    const found = new Map<string, StreamInfo>();
+    for (const rows of perDay) {
+      for (const r of rows) {
+        const firstNs = (r.first_ts as bigint | null) ?? (r.last_ts as bigint | null);
+        const lastNs = (r.last_ts as bigint | null) ?? firstNs;
+        if (firstNs == null || lastNs == null || lastNs < startNs || firstNs > endNs) continue;
+        const ref = { namespace: r.namespace as string, pod: r.pod_name as string, container: r.container_name as string };
+        const key = containerKey(ref);
+        const known = found.get(key);
+        if (known === undefined) {
+          found.set(key, { ...ref, firstNs, lastNs, labels: labelsOf(r.labels), host: (r.host as string | null) ?? "" });
+          continue;
+        }
+        if (firstNs < known.firstNs) known.firstNs = firstNs;
+        if (lastNs > known.lastNs) {
+          known.lastNs = lastNs;
+          known.labels = labelsOf(r.labels);
+          known.host = (r.host as string | null) ?? "";
+        }
+      }
+    }
+    return [...found.values()];
+  }
+
+  async *read(stream: StreamRef, range: StreamRead): AsyncIterable<OrderedRow[]> {
+    if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
+    const { startNs, endNs } = remainingRange(range);
+    if (endNs < startNs || endNs < 0n) return;
+    const forward = range.direction === "forward";
+    const buckets = this.bucketsIn(stream, startNs, endNs, forward);
     const pageBytes = this.options.pageBytes ?? DEFAULT_PAGE_BYTES;
     const readAheadBytes = this.options.readAheadBytes ?? 8 * pageBytes;
-    const sizer = new PageSizer(pageBytes);
+    const sizer = new PageSizer(pageBytes, range.limitHint);
+    // Under a limit, later partitions are read ahead only as far as the rows still needed call
+    // for, going by the rows the partitions read so far held: none when the newest partition
+    // holds the last 100 lines, several at once when partitions hold a line or two each.
+    let rowsRead = 0;
+    let partitionsRead = 0;
+    const aheadAllowed = (): number => {
+      if (range.limitHint === undefined) return Number.POSITIVE_INFINITY;
+      if (partitionsRead === 0) return 0;
+      const perPartition = Math.max(rowsRead / partitionsRead, 1 / 64);
+      return Math.min(MAX_LIMITED_READ_AHEAD, Math.ceil((range.limitHint - rowsRead) / perPartition) - 1);
+    };
     // Partitions are disjoint in time and listed in order: the first pages of later ones are
     // read ahead, in parallel, while their estimated size fits in readAheadBytes, and handed out
     // in order. Until a page has told the size of a row, one partition is read at a time.
     const pending: { page: Promise<PartitionPage>; bytes: number }[] = [];
     let aheadBytes = 0;
-    let next = 0;
-    const fill = () => {
-      while (next < buckets.length) {
+    let listed = false;
+    const fill = async () => {
+      while (!listed) {
         const bytes = sizer.pageEstimate();
         if (pending.length > 0 && (bytes === undefined || aheadBytes + bytes > readAheadBytes)) return;
-        const page = this.readPartition(query, buckets[next++]!, sizer);
+        if (pending.length > 0 && pending.length > aheadAllowed()) return;
+        const next = await buckets.next();
+        if (next.done) {
+          listed = true;
+          return;
+        }
+        const page = this.readPartition(stream, next.value, startNs, endNs, forward, sizer);
         page.catch(() => {}); // observed when its turn comes
         pending.push({ page, bytes: bytes ?? pageBytes });
         aheadBytes += bytes ?? pageBytes;
       }
     };
-    fill();
     // Lines of one time come from Cassandra in (ts, id) order and go out in (ts, seq, id) order:
     // a run of equal times is held until it is complete, also across a page border.
-    let run: OrderedRow[] = [];
-    while (pending.length > 0) {
-      const head = pending.shift()!;
-      aheadBytes -= head.bytes;
-      let page = await head.page;
-      fill();
-      for (;;) {
-        const out: LogRow[] = [];
-        for (const row of page.rows) {
-          if (run.length > 0 && row.timeNs !== run[0]!.timeNs) run = flushRun(run, out);
-          run.push(row);
+    const orderer = new RunOrderer(range.direction, range.after);
+    try {
+      await fill();
+      while (pending.length > 0) {
+        const head = pending.shift()!;
+        aheadBytes -= head.bytes;
+        let page = await head.page;
+        for (;;) {
+          rowsRead += page.rows.length;
+          if (page.more === undefined) partitionsRead++;
+          await fill();
+          // A time lies in one partition: at its end the run is complete.
+          yield* cutPages(orderer.push(page.rows, page.more === undefined), pageBytes);
+          if (page.more === undefined) break;
+          page = await page.more();
         }
-        // A time lies in one partition: at its end the run is complete.
-        if (page.more === undefined) run = flushRun(run, out);
-        yield* cutPages(out, pageBytes);
-        if (page.more === undefined) break;
-        page = await page.more();
       }
+    } finally {
+      await buckets.return(undefined);
     }
   }
 
-  /** The non-empty buckets that may hold lines of the query's range, ascending. */
-  private async bucketsFor(q: Query): Promise<bigint[]> {
-    const first = bucketOf(q.startNs < 0n ? 0n : q.startNs);
-    const last = bucketOf(q.endNs);
-    if (q.endNs < 0n) return [];
-    // A short range (the usual "what happened at 02:13") spans a few buckets: reading them
-    // outright, in parallel, costs less than the two index round trips that would name them.
+  /**
+   * The non-empty buckets that may hold lines of a range, in the direction, listed lazily: the
+   * days that hold lines first, then each day's buckets when its turn comes (the next day's
+   * listing is read ahead), so that a read that stops early lists little.
+   */
+  private async *bucketsIn(s: StreamRef, startNs: bigint, endNs: bigint, forward: boolean): AsyncGenerator<bigint> {
+    const first = bucketOf(startNs < 0n ? 0n : startNs);
+    const last = bucketOf(endNs);
     const step = BigInt(BUCKET_SECONDS) * 1000n;
+    // A short range (the usual "what happened at 02:13") spans a few buckets: reading them
+    // outright costs less than the index round trips that would name them.
     if ((last - first) / step < DIRECT_BUCKETS) {
-      const all: bigint[] = [];
-      for (let b = first; b <= last; b += step) all.push(b);
-      return all;
+      if (forward) for (let b = first; b <= last; b += step) yield b;
+      else for (let b = last; b >= first; b -= step) yield b;
+      return;
     }
-    const days = (
-      await this.readAll(this.statements.selectDays, [q.namespace, q.pod, q.container, dayOf(first), dayOf(last)])
-    ).map((r) => r.day as number);
-    const perDay = await Promise.all(
-      days.map((day) => this.readAll(this.statements.selectBuckets, [q.namespace, q.pod, q.container, day, first, last])),
+    const names = [s.namespace, s.pod, s.container];
+    const st = this.statements;
+    const days = (await this.readAll(forward ? st.selectDays : st.selectDaysDesc, [...names, dayOf(first), dayOf(last)])).map(
+      (r) => r.day as number,
     );
-    return perDay.flatMap((rows) => rows.map((r) => r.bucket as bigint));
+    const bucketsOf = (day: number) => {
+      const listing = this.readAll(forward ? st.selectBuckets : st.selectBucketsDesc, [...names, day, first, last]);
+      listing.catch(() => {}); // observed when its turn comes
+      return listing;
+    };
+    let next = days.length > 0 ? bucketsOf(days[0]!) : undefined;
+    for (let i = 0; i < days.length; i++) {
+      const rows = await next!;
+      next = i + 1 < days.length ? bucketsOf(days[i + 1]!) : undefined;
+      for (const r of rows) yield r.bucket as bigint;
+    }
   }
 
   /** Every row of a (small) index query, page by page. */
@@ -462,9 +659,18 @@ export class CassandraStore implements LogStore {
     return out;
   }
 
-  private async readPartition(q: Query, bucket: bigint, sizer: PageSizer, pageState?: string): Promise<PartitionPage> {
+  private async readPartition(
+    s: StreamRef,
+    bucket: bigint,
+    startNs: bigint,
+    endNs: bigint,
+    forward: boolean,
+    sizer: PageSizer,
+    pageState?: string,
+  ): Promise<PartitionPage> {
+    const statement = forward ? this.statements.selectLines : this.statements.selectLinesDesc;
     const rs = await this.reads.run(() =>
-      this.execute(this.statements.selectLines, [q.namespace, q.pod, q.container, bucket, q.startNs, q.endNs], {
+      this.execute(statement, [s.namespace, s.pod, s.container, bucket, startNs, endNs], {
         fetchSize: sizer.fetchSize(),
         pageState,
       }),
@@ -484,7 +690,7 @@ export class CassandraStore implements LogStore {
       };
     }
     sizer.observe(rows.length, bytes);
-    const more = rs.pageState ? () => this.readPartition(q, bucket, sizer, rs.pageState) : undefined;
+    const more = rs.pageState ? () => this.readPartition(s, bucket, startNs, endNs, forward, sizer, rs.pageState) : undefined;
     return { rows, more };
   }
 
@@ -531,6 +737,12 @@ interface Partition {
   at: number[];
   /** The partition key, encoded once. */
   key: Buffer[];
+  /** Its container (containerKey) and day, and its rows' first and last times and latest entry. */
+  container: string;
+  day: number;
+  firstNs: bigint;
+  lastNs: bigint;
+  latest: number;
 }
 
 /** A run of a batch's entries of one container and one source. */
@@ -583,6 +795,11 @@ function bucketOf(timeNs: bigint): bigint {
   return ((timeNs / BUCKET_NS) * BUCKET_NS) / 1_000_000n;
 }
 
+/** The UTC year of a day since the epoch: the partition of log_stream_days that lists it. */
+function yearOf(day: number): number {
+  return new Date(day * 86_400_000).getUTCFullYear();
+}
+
 /** Days since the epoch of a bucket start (ms). */
 function dayOf(bucketMs: bigint): number {
   return Number(bucketMs / 86_400_000n);
@@ -594,51 +811,14 @@ function ttlFor(timeNs: bigint, nowNs: bigint, retention: number): number {
   return Math.max(1, Math.min(retention, retention - Math.max(0, age)));
 }
 
-/** Rows in pages of about `pageBytes` of text. */
-function* cutPages(rows: LogRow[], pageBytes: number): Generator<LogRow[]> {
-  let start = 0;
-  let bytes = 0;
-  for (let i = 0; i < rows.length; i++) {
-    bytes += rows[i]!.log.length + ROW_OVERHEAD_BYTES;
-    if (bytes >= pageBytes) {
-      yield start === 0 && i === rows.length - 1 ? rows : rows.slice(start, i + 1);
-      start = i + 1;
-      bytes = 0;
-    }
+/** A frozen map as the driver returns it, as a plain record (keys kept as data). */
+function labelsOf(value: unknown): Record<string, string> {
+  if (value === null || typeof value !== "object") return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value as Record<string, string>)) {
+    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
-  if (start < rows.length) yield start === 0 ? rows : rows.slice(start);
-}
-
-/** Moves a complete run of equal times to `out`, in (seq, id) order; returns an empty run. */
-function flushRun(run: OrderedRow[], out: LogRow[]): OrderedRow[] {
-  if (run.length > 1) run.sort(compareRows);
-  for (const r of run) out.push(r);
-  return [];
-}
-
-/**
- * Rows per page from the rows seen so far: a page holds about `pageBytes` of text however long
- * the lines are. Before any row is seen, pages are small.
- */
-class PageSizer {
-  private rows = 0;
-  private bytes = 0;
-  constructor(private readonly pageBytes: number) {}
-
-  observe(rows: number, bytes: number): void {
-    this.rows += rows;
-    this.bytes += bytes;
-  }
-
-  fetchSize(): number {
-    if (this.rows === 0) return FIRST_FETCH_ROWS;
-    return Math.max(1, Math.min(MAX_FETCH_ROWS, Math.floor(this.pageBytes / (this.bytes / this.rows))));
-  }
-
-  /** Bytes a page of fetchSize() rows is expected to hold; undefined before any row is seen. */
-  pageEstimate(): number | undefined {
-    return this.rows === 0 ? undefined : Math.ceil((this.fetchSize() * this.bytes) / this.rows);
-  }
+  return out;
 }
 
 function toConsistencyKey(name: ConsistencyName): keyof typeof types.consistencies {
@@ -689,6 +869,16 @@ export function schemaStatements(
       PRIMARY KEY ((namespace, pod_name, container_name), day)
     ) WITH CLUSTERING ORDER BY (day ASC)
       AND default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_stream_days (
+      tenant text, year int, day int,
+      PRIMARY KEY ((tenant, year), day)
+    ) WITH CLUSTERING ORDER BY (day ASC)
+      AND default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_streams (
+      tenant text, day int, namespace text, pod_name text, container_name text,
+      first_ts bigint, last_ts bigint, labels frozen<map<text, text>>, host text,
+      PRIMARY KEY ((tenant, day), namespace, pod_name, container_name)
+    ) WITH default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
   ];
 }
 
@@ -700,7 +890,8 @@ export function schemaStatements(
  */
 async function createSchema(client: cassandra.Client, options: CassandraStoreOptions): Promise<void> {
   const ks = options.keyspace;
-  const [createKeyspace, createLines, createSources, createBuckets, createDays] = schemaStatements(options);
+  const [createKeyspace, createLines, createSources, createBuckets, createDays, createStreamDays, createStreams] =
+    schemaStatements(options);
   const keyspace = await client.execute("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", [ks], {
     prepare: true,
   });
@@ -715,6 +906,12 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
   if (!existing.has("log_sources")) await client.execute(createSources!);
   if (!existing.has("log_buckets")) await client.execute(createBuckets!);
   if (!existing.has("log_days")) await client.execute(createDays!);
+  if (!existing.has("log_stream_days")) await client.execute(createStreamDays!);
+  if (!existing.has("log_streams")) {
+    await client.execute(createStreams!);
+    // A keyspace from before the stream index: build it from the day and bucket index, once.
+    if (existing.has("log_days")) await backfillStreams(client, options);
+  }
   const lines = existing.get("log_lines");
   const ttl = options.retentionSeconds > 0 ? options.retentionSeconds : 0;
   const window = String(compactionWindowHours(options.retentionSeconds));
@@ -726,8 +923,67 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
     await client.execute(
       `ALTER TABLE ${ks}.log_lines WITH default_time_to_live = ${ttl} AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${window}}`,
     );
-    for (const table of ["log_sources", "log_buckets", "log_days"]) {
+    for (const table of ["log_sources", "log_buckets", "log_days", "log_stream_days", "log_streams"]) {
       await client.execute(`ALTER TABLE ${ks}.${table} WITH default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`);
     }
   }
+}
+
+/**
+ * Fills log_streams for data written before it existed: every (container, day) of log_days, its
+ * first and last times to the 30-second bucket, and the labels of one of its sources. One scan of
+ * the small index tables; the lines table is not read.
+ */
+async function backfillStreams(client: cassandra.Client, options: CassandraStoreOptions): Promise<void> {
+  const ks = options.keyspace;
+  let filled = 0;
+  let pageState: string | undefined;
+  do {
+    const page = await client.execute(`SELECT namespace, pod_name, container_name, day FROM ${ks}.log_days`, [], {
+      prepare: true,
+      fetchSize: 1000,
+      pageState,
+    });
+    pageState = page.pageState ?? undefined;
+    for (const row of page.rows) await backfillStreamDay(client, options, row);
+    filled += page.rows.length;
+  } while (pageState);
+  log.info("stream index built from the day index", { keyspace: ks, streamDays: filled });
+}
+
+async function backfillStreamDay(client: cassandra.Client, options: CassandraStoreOptions, row: cassandra.types.Row) {
+  const ks = options.keyspace;
+  const ttl = options.retentionSeconds > 0 ? options.retentionSeconds + DAY_SECONDS : 0;
+  const key = [row.namespace, row.pod_name, row.container_name] as string[];
+  const buckets = await client.execute(
+    `SELECT min(bucket) AS first, max(bucket) AS last FROM ${ks}.log_buckets WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day = ?`,
+    [...key, row.day],
+    { prepare: true },
+  );
+  const first = buckets.rows[0]?.first as bigint | null;
+  const last = buckets.rows[0]?.last as bigint | null;
+  if (first == null || last == null) return;
+  const source = await client.execute(
+    `SELECT labels, host FROM ${ks}.log_sources WHERE namespace = ? AND pod_name = ? AND container_name = ? LIMIT 1`,
+    key,
+    { prepare: true },
+  );
+  const firstNs = first * 1_000_000n;
+  const lastNs = (last + BigInt(BUCKET_SECONDS) * 1000n) * 1_000_000n - 1n;
+  const where = [DEFAULT_TENANT, row.day, ...key];
+  await client.execute(
+    `INSERT INTO ${ks}.log_stream_days (tenant, year, day) VALUES (?, ?, ?) USING TTL ?`,
+    [DEFAULT_TENANT, yearOf(row.day as number), row.day, ttl],
+    { prepare: true },
+  );
+  await client.execute(
+    `UPDATE ${ks}.log_streams USING TTL ? AND TIMESTAMP ? SET last_ts = ?, labels = ?, host = ? WHERE tenant = ? AND day = ? AND namespace = ? AND pod_name = ? AND container_name = ?`,
+    [ttl, lastNs / 1000n, lastNs, source.rows[0]?.labels ?? {}, source.rows[0]?.host ?? "", ...where],
+    { prepare: true },
+  );
+  await client.execute(
+    `UPDATE ${ks}.log_streams USING TTL ? AND TIMESTAMP ? SET first_ts = ? WHERE tenant = ? AND day = ? AND namespace = ? AND pod_name = ? AND container_name = ?`,
+    [ttl, STREAM_FIRST_BASE - firstNs / 1000n, firstNs, ...where],
+    { prepare: true },
+  );
 }

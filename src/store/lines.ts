@@ -2,7 +2,7 @@
 // deduplication key beside container and time), its order among lines of the same nanosecond,
 // and unambiguous keys for caches and maps. Stores share these so that they store, deduplicate
 // and order alike.
-import type { LogEntry, LogRow } from "./store.ts";
+import type { LogEntry } from "./store.ts";
 
 /**
  * A key made of several strings that no two different lists share: each part is prefixed by
@@ -122,17 +122,6 @@ export function sameContainer(a: LogEntry, b: LogEntry): boolean {
 
 function cmpBig(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** A row with what orders it among rows of the same time. */
-export interface OrderedRow extends LogRow {
-  seq: number;
-  id: bigint;
-}
-
-/** The order of rows of one container: time, then seq, then id. */
-export function compareRows(a: OrderedRow, b: OrderedRow): number {
-  return cmpBig(a.timeNs, b.timeNs) || a.seq - b.seq || cmpBig(a.id, b.id);
 }
 
 /** Whether two lines come from the same source: pod id, container id, host and labels. */

@@ -31,15 +31,51 @@ CREATE TABLE IF NOT EXISTS lines (
   seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS lines_by_time ON lines (container_id, ts, id);
+CREATE TABLE IF NOT EXISTS streams (
+  container_id INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  first_ts INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL,
+  source_id INTEGER NOT NULL,
+  PRIMARY KEY (container_id, day)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS streams_by_day ON streams (day);
 `;
 
+export const NS_PER_DAY = 86_400_000_000_000n;
+
 /**
- * One page of a container's lines after a cursor (ts, seq, id), in (ts, seq, id) order. The
- * index gives time order; SQLite sorts only the rows of equal time by (seq, id).
+ * One page of a container's lines after a cursor (?2 ts, ?4 seq, ?5 id) up to a bound (?3), in
+ * the direction: (ts, seq, id) ascending or descending. The index gives time order; SQLite sorts
+ * only the rows of equal time. `contains`: that many `instr(log, ?) > 0` terms (?7...).
  */
-export const SELECT_PAGE = `SELECT ts, seq, id, stream, log FROM lines
-  WHERE container_id = ?1 AND ts >= ?2 AND ts <= ?3 AND (ts > ?2 OR seq > ?4 OR (seq = ?4 AND id > ?5))
-  ORDER BY ts, seq, id LIMIT ?6`;
+export function selectPageSql(direction: "forward" | "backward", contains: number): string {
+  const [cmp, range, order] =
+    direction === "forward" ? [">", "ts >= ?2 AND ts <= ?3", "ASC"] : ["<", "ts <= ?2 AND ts >= ?3", "DESC"];
+  const filters = Array.from({ length: contains }, (_, i) => ` AND instr(log, ?${7 + i}) > 0`).join("");
+  return `SELECT ts, seq, id, stream, log FROM lines
+  WHERE container_id = ?1 AND ${range} AND (ts ${cmp} ?2 OR seq ${cmp} ?4 OR (seq = ?4 AND id ${cmp} ?5))${filters}
+  ORDER BY ts ${order}, seq ${order}, id ${order} LIMIT ?6`;
+}
+
+/** The forward page without filters: what /query reads most. */
+export const SELECT_PAGE = selectPageSql("forward", 0);
+
+/**
+ * Streams with lines in a range (?3 start, ?4 end), from the per-day index (?1, ?2 the days):
+ * first and last times, and the source (labels, host) of the latest line.
+ */
+export const SELECT_STREAMS = `SELECT c.namespace, c.pod, c.container, x.first_ts, x.last_ts, src.labels, src.host
+  FROM (SELECT container_id, min(first_ts) AS first_ts, max(last_ts) AS last_ts, source_id FROM streams
+        WHERE day BETWEEN ?1 AND ?2 AND last_ts >= ?3 AND first_ts <= ?4 GROUP BY container_id) x
+  JOIN containers c ON c.id = x.container_id JOIN sources src ON src.id = x.source_id`;
+
+/** Keeps a stream's first and last times of a day, and the source of its latest line. */
+export const UPSERT_STREAM = `INSERT INTO streams (container_id, day, first_ts, last_ts, source_id) VALUES (?, ?, ?, ?, ?)
+  ON CONFLICT (container_id, day) DO UPDATE SET
+    first_ts = min(first_ts, excluded.first_ts),
+    source_id = CASE WHEN excluded.last_ts >= last_ts THEN excluded.source_id ELSE source_id END,
+    last_ts = max(last_ts, excluded.last_ts)`;
 
 export const SELECT_CONTAINER = "SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?";
 
@@ -67,9 +103,17 @@ export function openDatabase(path: string, options: { readonly?: boolean; sync?:
 
 /** Creates what is missing, and adds what older databases lack. */
 export function migrate(db: Database): void {
+  const hadStreams = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'").get() !== null;
   db.exec(SCHEMA);
   const columns = db.query("SELECT name FROM pragma_table_info('lines')").values() as [string][];
   if (!columns.some(([name]) => name === "seq")) db.run("ALTER TABLE lines ADD COLUMN seq INTEGER NOT NULL DEFAULT 0");
+  // A database from before the stream index: build it from the lines, once.
+  if (!hadStreams) {
+    db.run(
+      `INSERT OR IGNORE INTO streams (container_id, day, first_ts, last_ts, source_id)
+       SELECT container_id, ts / ${NS_PER_DAY}, min(ts), max(ts), source_id FROM lines GROUP BY container_id, ts / ${NS_PER_DAY}`,
+    );
+  }
 }
 
 /** A batch as it travels to the writer thread: columns, so that passing it costs next to nothing. */

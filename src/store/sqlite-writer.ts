@@ -8,7 +8,16 @@
 // batch as a whole: it is rolled back and the client retries it.
 import type { Database, SQLiteError, Statement } from "bun:sqlite";
 import { compositeKey } from "./lines.ts";
-import { migrate, OPENED, openDatabase, type PackedBatch, type WriterReply, type WriterRequest } from "./sqlite-schema.ts";
+import {
+  migrate,
+  NS_PER_DAY,
+  OPENED,
+  openDatabase,
+  UPSERT_STREAM,
+  type PackedBatch,
+  type WriterReply,
+  type WriterRequest,
+} from "./sqlite-schema.ts";
 
 declare const self: Worker;
 
@@ -28,6 +37,9 @@ let selectSource: Statement;
 let insertSource: Statement;
 let selectContainerIds: Statement;
 let deleteBefore: Statement;
+let upsertStream: Statement;
+let deleteStreamsBefore: Statement;
+let trimStreamsAt: Statement;
 const containerIds = new Map<string, number>();
 const sourceIds = new Map<string, number>();
 let pending: { id: number; batch: PackedBatch }[] = [];
@@ -56,6 +68,9 @@ function open(path: string, sync: "full" | "normal"): void {
   insertSource = prepare("INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
   selectContainerIds = prepare("SELECT id FROM containers");
   deleteBefore = prepare("DELETE FROM lines WHERE container_id = ? AND ts < ?");
+  upsertStream = prepare(UPSERT_STREAM);
+  deleteStreamsBefore = prepare("DELETE FROM streams WHERE last_ts < ?");
+  trimStreamsAt = prepare("UPDATE streams SET first_ts = ?1 WHERE first_ts < ?1");
 }
 
 /** Finalizes every statement, then checkpoints and closes: the data file alone holds every line. */
@@ -111,6 +126,7 @@ function insert(b: PackedBatch, oneByOne: boolean): Outcome {
     const end = r + 1 < b.runs.length ? b.runStarts[r + 1]! : b.n;
     const cid = cachedId(containerIds, insertContainer, selectContainer, [run.namespace, run.pod, run.container]);
     const sid = cachedId(sourceIds, insertSource, selectSource, [run.podId, run.dockerId, run.host, run.labels]);
+    indexStream(b, cid, sid, first, end);
     let start = first === 0 ? 0 : b.ends[first - 1]!;
     let i = first;
     if (!oneByOne) {
@@ -147,6 +163,27 @@ function insert(b: PackedBatch, oneByOne: boolean): Outcome {
     }
   }
   return outcome;
+}
+
+/** The stream index: the first and last times of each day of rows [from, to) of one container. */
+function indexStream(b: PackedBatch, cid: number, sid: number, from: number, to: number): void {
+  let min = b.ts[from]!;
+  let max = min;
+  let day = min / NS_PER_DAY;
+  let dayStart = day * NS_PER_DAY;
+  let dayEnd = dayStart + NS_PER_DAY;
+  for (let i = from + 1; i < to; i++) {
+    const ts = b.ts[i]!;
+    if (ts < dayStart || ts >= dayEnd) {
+      upsertStream.run(cid, day, min, max, sid);
+      min = max = ts;
+      day = ts / NS_PER_DAY;
+      dayStart = day * NS_PER_DAY;
+      dayEnd = dayStart + NS_PER_DAY;
+    } else if (ts < min) min = ts;
+    else if (ts > max) max = ts;
+  }
+  upsertStream.run(cid, day, min, max, sid);
 }
 
 /**
@@ -237,6 +274,8 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
         const ids = selectContainerIds.values() as [number][];
         let deleted = 0;
         for (const [cid] of ids) deleted += deleteBefore.run(cid, m.beforeNs).changes;
+        deleteStreamsBefore.run(m.beforeNs);
+        trimStreamsAt.run(m.beforeNs);
         reply({ id: m.id, deleted });
         return;
       }

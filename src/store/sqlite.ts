@@ -18,10 +18,12 @@ import { lineIds, sameContainerAndSource, sequenceNumbers } from "./lines.ts";
 import {
   databasePath,
   migrate,
+  NS_PER_DAY,
   OPENED,
   openDatabase,
   SELECT_CONTAINER,
-  SELECT_PAGE,
+  SELECT_STREAMS,
+  selectPageSql,
   type EmbeddedSync,
   type PackedBatch,
   type WriterReply,
@@ -33,12 +35,15 @@ import {
   ROW_OVERHEAD_BYTES,
   StoreBusyError,
   StoreUnavailableError,
+  type Direction,
   type LogEntry,
-  type LogRow,
   type LogStore,
-  type Query,
+  type OrderedRow,
   type StoreHealth,
   type StoreObserver,
+  type StreamInfo,
+  type StreamRead,
+  type StreamRef,
   type WriteResult,
 } from "./store.ts";
 
@@ -58,6 +63,16 @@ export interface EmbeddedStoreOptions {
 
 /** Rows a page may hold whatever their size: keeps the cost of one page's work bounded. */
 const MAX_PAGE_ROWS = 10_000;
+/** Rows of a read's first page without a limit hint; pages double up to MAX_PAGE_ROWS. */
+const FIRST_PAGE_ROWS = 256;
+/** `contains` filters a read hands to SQLite (instr); more are left to the reader. */
+const MAX_PUSHED_FILTERS = 4;
+
+/** A source's labels as stored (JSON), keys kept as data ("__proto__" included). */
+function parseLabels(text: string): Record<string, string> {
+  const parsed = JSON.parse(text) as unknown;
+  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
+}
 
 interface Waiter {
   resolve: (reply: WriterReply) => void;
@@ -68,7 +83,8 @@ export class EmbeddedStore implements LogStore {
   readonly kind = "embedded";
   readonly countsDeduplicated = true;
   private readonly db: Database;
-  private readonly selectPage: Statement;
+  private readonly pageStatements = new Map<string, Statement>();
+  private readonly selectStreams: Statement;
   private readonly selectContainer: Statement;
   private readonly healthCheck: Statement;
   private readonly pageBytes: number;
@@ -98,7 +114,7 @@ export class EmbeddedStore implements LogStore {
     migrate(this.db);
     this.pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
     this.writeBufferSize = options.writeBufferSize ?? 100_000;
-    this.selectPage = this.db.prepare(SELECT_PAGE).safeIntegers(true);
+    this.selectStreams = this.db.prepare(SELECT_STREAMS).safeIntegers(true);
     this.selectContainer = this.db.prepare(SELECT_CONTAINER);
     this.healthCheck = this.db.prepare("SELECT count(*) FROM containers");
 
@@ -148,36 +164,82 @@ export class EmbeddedStore implements LogStore {
     return { deduplicated: reply.deduplicated ?? 0, rejected: reply.rejected ?? [] };
   }
 
-  async *query(query: Query): AsyncIterable<LogRow[]> {
+  async streams(startNs: bigint, endNs: bigint): Promise<StreamInfo[]> {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
     await this.ready;
-    const row = this.selectContainer.get(query.namespace, query.pod, query.container) as { id: number } | null;
+    const rows = this.selectStreams.values(startNs / NS_PER_DAY, endNs / NS_PER_DAY, startNs, endNs) as [
+      string,
+      string,
+      string,
+      bigint,
+      bigint,
+      string,
+      string,
+    ][];
+    return rows.map(([namespace, pod, container, firstNs, lastNs, labels, host]) => ({
+      namespace,
+      pod,
+      container,
+      firstNs,
+      lastNs,
+      labels: parseLabels(labels),
+      host,
+    }));
+  }
+
+  async *read(stream: StreamRef, range: StreamRead): AsyncIterable<OrderedRow[]> {
+    if (this.closed) throw new StoreUnavailableError("embedded store is closed");
+    await this.ready;
+    const row = this.selectContainer.get(stream.namespace, stream.pod, stream.container) as { id: number } | null;
     if (row === null) return;
-    // The cursor: the last row returned, by (ts, seq, id).
-    let ts = query.startNs;
-    let seq = -1n;
-    let id = -(1n << 63n);
+    const forward = range.direction === "forward";
+    const contains = (range.contains ?? []).slice(0, MAX_PUSHED_FILTERS);
+    const select = this.pageStatement(range.direction, contains.length);
+    // The cursor: the last row returned (or the range's near bound), by (ts, seq, id).
+    let ts = forward ? range.startNs : range.endNs;
+    let seq = forward ? -1 : Number.MAX_SAFE_INTEGER;
+    let id = 0n;
+    if (range.after !== undefined && (forward ? range.after.timeNs >= range.startNs : range.after.timeNs <= range.endNs)) {
+      ({ timeNs: ts, seq, id } = range.after);
+    }
+    const bound = forward ? range.endNs : range.startNs;
+    // Pages start at the rows the reader expects to need (or small) and grow: a read that stops
+    // early (a limit, a merge of many streams that takes a share of each) reads little beyond it.
+    let limit = Math.min(MAX_PAGE_ROWS, Math.max(16, range.limitHint ?? FIRST_PAGE_ROWS));
     for (;;) {
       // A page is cut at about pageBytes of text: a page of huge lines holds few of them.
-      const rows: LogRow[] = [];
+      const rows: OrderedRow[] = [];
       let bytes = 0;
-      for (const r of this.selectPage.iterate(row.id, ts, query.endNs, seq, id, MAX_PAGE_ROWS) as IterableIterator<{
+      for (const r of select.iterate(row.id, ts, bound, seq, id, limit, ...contains) as IterableIterator<{
         ts: bigint;
         seq: bigint;
         id: bigint;
         stream: string;
         log: string;
       }>) {
-        rows.push({ timeNs: r.ts, stream: r.stream, log: r.log });
+        const s = Number(r.seq);
+        rows.push({ timeNs: r.ts, seq: s, id: r.id, stream: r.stream, log: r.log });
         ts = r.ts;
-        seq = r.seq;
+        seq = s;
         id = r.id;
         bytes += r.log.length + ROW_OVERHEAD_BYTES;
         if (bytes >= this.pageBytes) break;
       }
       if (rows.length === 0) return;
       yield rows;
+      limit = Math.min(MAX_PAGE_ROWS, limit * 2);
     }
+  }
+
+  /** The page statement for a direction and a number of pushed-down filters, prepared once. */
+  private pageStatement(direction: Direction, contains: number): Statement {
+    const key = `${direction}/${contains}`;
+    let statement = this.pageStatements.get(key);
+    if (statement === undefined) {
+      statement = this.db.prepare(selectPageSql(direction, contains)).safeIntegers(true);
+      this.pageStatements.set(key, statement);
+    }
+    return statement;
   }
 
   /** The write connection's durability settings, once the writer has opened the database. */
@@ -211,7 +273,8 @@ export class EmbeddedStore implements LogStore {
     } finally {
       this.writer.terminate();
       // Statements left open keep the database from closing cleanly.
-      this.selectPage.finalize();
+      for (const statement of this.pageStatements.values()) statement.finalize();
+      this.selectStreams.finalize();
       this.selectContainer.finalize();
       this.healthCheck.finalize();
       this.db.close();

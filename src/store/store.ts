@@ -17,21 +17,57 @@ export interface LogEntry {
   labels: Record<string, string>;
 }
 
-/** A query for one container's lines in a closed time interval. */
-export interface Query {
+/** One container: the stream of lines a store keeps and reads in order. */
+export interface StreamRef {
   namespace: string;
   pod: string;
   container: string;
-  /** Inclusive bounds, epoch nanoseconds. */
-  startNs: bigint;
-  endNs: bigint;
 }
 
-/** A stored line as a query returns it. */
+/** A stream as the store's index knows it, for a time range. */
+export interface StreamInfo extends StreamRef {
+  /** The pod's labels and node, from the stream's latest line in the range. */
+  labels: Record<string, string>;
+  host: string;
+  /** First and last line times seen in the range (epoch ns). */
+  firstNs: bigint;
+  lastNs: bigint;
+}
+
+export type Direction = "forward" | "backward";
+
+/** A row's place in its stream: time, then seq, then id (see lines.ts). */
+export interface Position {
+  timeNs: bigint;
+  seq: number;
+  id: bigint;
+}
+
+/** A stored line as a read returns it. */
 export interface LogRow {
   timeNs: bigint;
   log: string;
   stream: string;
+}
+
+/** A row with its place in the stream. */
+export interface OrderedRow extends LogRow, Position {}
+
+/** What to read of one stream. */
+export interface StreamRead {
+  /** Inclusive bounds, epoch nanoseconds. */
+  startNs: bigint;
+  endNs: bigint;
+  direction: Direction;
+  /** Continue after this row (not included), in the direction. */
+  after?: Position;
+  /**
+   * Texts every line must contain (case-sensitive). A store may skip other lines with them; the
+   * reader filters again, so a store that cannot is still right.
+   */
+  contains?: string[];
+  /** Rows the reader expects to need (a limit): a store reads little ahead of it. */
+  limitHint?: number;
 }
 
 export interface StoreHealth {
@@ -83,10 +119,16 @@ export interface LogStore {
    */
   write(entries: LogEntry[]): Promise<WriteResult>;
   /**
-   * Rows in ascending time order, in pages of about DEFAULT_PAGE_BYTES; lines with equal times
-   * come in (seq, id) order (see sequenceNumbers in lines.ts), the same on every store.
+   * The streams that hold lines in [startNs, endNs], from the store's index (never a scan of
+   * the lines), with their labels and first and last times in the range.
    */
-  query(query: Query): AsyncIterable<LogRow[]>;
+  streams(startNs: bigint, endNs: bigint): Promise<StreamInfo[]>;
+  /**
+   * One stream's rows in the range, in the direction, in pages of about DEFAULT_PAGE_BYTES of
+   * text: by time, then seq, then id (see sequenceNumbers in lines.ts), the same on every store.
+   * Backward is the exact reverse of forward. A read that stops early costs what it read.
+   */
+  read(stream: StreamRef, range: StreamRead): AsyncIterable<OrderedRow[]>;
   health(): Promise<StoreHealth>;
   /** Finishes in-flight writes and releases the store. */
   close(): Promise<void>;

@@ -85,7 +85,14 @@ function cassandraSuites(): void {
       const rs = await cql.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?", [ks]);
       expect(rs.rows[0]!.replication).toEqual({ class: "org.apache.cassandra.locator.SimpleStrategy", replication_factor: "1" });
       const tables = await cql.execute("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [ks]);
-      expect(tables.rows.map((r) => r.table_name).sort()).toEqual(["log_buckets", "log_days", "log_lines", "log_sources"]);
+      expect(tables.rows.map((r) => r.table_name).sort()).toEqual([
+        "log_buckets",
+        "log_days",
+        "log_lines",
+        "log_sources",
+        "log_stream_days",
+        "log_streams",
+      ]);
     }, 60_000);
 
     test("creates the keyspace with NetworkTopologyStrategy and per-datacenter factors", async () => {
@@ -171,10 +178,18 @@ function cassandraSuites(): void {
         ).rows.length;
       await s.write([entry({ namespace: n, timeNs: nowNs, log: "day 0" })]);
       expect(await sources()).toBe(1);
-      // As if the row had expired and the store had remembered writing it two days ago.
-      await cql.execute(`DELETE FROM ${ks}.log_sources WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main'`, [
-        n,
-      ]);
+      // As if the row had expired and the store had remembered writing it two days ago. (Deleted
+      // just past its own write time: the clocks of two clients need not agree to the microsecond.)
+      const written = await cql.execute(
+        `SELECT WRITETIME(host) AS at FROM ${ks}.log_sources WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main'`,
+        [n],
+      );
+      await cql.execute(
+        `DELETE FROM ${ks}.log_sources USING TIMESTAMP ? WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main'`,
+        [(written.rows[0]!.at as bigint) + 1n, n],
+        { prepare: true },
+      );
+      expect(await sources()).toBe(0);
       const known = (s as unknown as { knownIndex: Map<string, number> }).knownIndex;
       for (const key of known.keys()) known.set(key, Date.now() - 2 * 86_400_000);
       await s.write([entry({ namespace: n, timeNs: nowNs + 1n, log: "day 2" })]);

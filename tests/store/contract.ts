@@ -1,9 +1,9 @@
 // The LogStore contract: one suite, run unchanged against every store implementation.
 // Each test writes under its own namespace, so a shared store needs no cleaning between tests.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { DEFAULT_PAGE_BYTES, StoreUnavailableError, type LogEntry, type LogStore, type Query } from "../../src/store/store.ts";
+import { DEFAULT_PAGE_BYTES, StoreUnavailableError, type LogEntry, type LogStore } from "../../src/store/store.ts";
 import { NS_PER_SECOND } from "../../src/time.ts";
-import { entry, ns, queryAll, unique } from "../helpers.ts";
+import { entry, ns, queryAll, unique, type Query } from "../helpers.ts";
 
 export interface ContractOptions {
   /** Per-test timeout (ms): a networked store needs more than the default. */
@@ -329,7 +329,8 @@ export function storeContract(name: string, open: () => Promise<LogStore>, optio
           Array.from({ length: 12 }, (_, i) => entry({ namespace: n, timeNs: base + BigInt(i), log: `${i} ${line}` })),
         );
         let rows = 0;
-        for await (const page of store.query(q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z"))) {
+        const range = q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z");
+        for await (const page of store.read(range, { ...range, direction: "forward" })) {
           const bytes = page.reduce((sum, r) => sum + r.log.length, 0);
           expect(bytes).toBeLessThanOrEqual(DEFAULT_PAGE_BYTES + line.length + 10);
           rows += page.length;
