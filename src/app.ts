@@ -14,7 +14,10 @@ import { ERRORS, errorResponse, errorResponseFor } from "./routes/http.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { queryRoutes } from "./routes/query.ts";
 import { bodySent } from "./routes/streaming.ts";
+import { discoveryRoutes } from "./routes/discovery.ts";
+import { tailRoutes } from "./routes/tail.ts";
 import { writeRoutes } from "./routes/write.ts";
+import { WriteNotifier, type FollowOptions } from "./query/follow.ts";
 import type { LogStore } from "./store/store.ts";
 
 export const VERSION: string = pkg.version;
@@ -36,8 +39,18 @@ export type AppConfig = Pick<
 
 const started = new WeakMap<Request, number>();
 
-export function createApp(store: LogStore, config: Partial<AppConfig> = {}, metrics: Metrics = createMetrics()) {
+export interface AppParts {
+  metrics?: Metrics;
+  /** Wakes followers when this app stores lines (one per process: several apps may share it). */
+  notifier?: WriteNotifier;
+  /** Follow's timing (tests shorten it). */
+  follow?: FollowOptions;
+}
+
+export function createApp(store: LogStore, config: Partial<AppConfig> = {}, parts: AppParts = {}) {
   const cfg: AppConfig = { ...DEFAULT_CONFIG, ...config };
+  const metrics = parts.metrics ?? createMetrics();
+  const notifier = parts.notifier ?? new WriteNotifier();
   const docsGuard = cfg.authProtectAll && authEnabled(cfg) ? credentialCheck(cfg) : undefined;
   return (
     new Elysia({ name: "kube-insight-logserver" })
@@ -80,9 +93,12 @@ export function createApp(store: LogStore, config: Partial<AppConfig> = {}, metr
           ...cfg,
           readTimeoutMs: cfg.bodyTimeoutSeconds * 1000,
           budget: ingestBudget(cfg.maxInflightBytes),
+          notifier,
         }),
       )
       .use(queryRoutes(store, metrics, cfg))
+      .use(tailRoutes(store, metrics, cfg, { notifier, follow: parts.follow }))
+      .use(discoveryRoutes(store, cfg))
       .use(metricsRoutes(metrics, cfg))
       .use(debugRoutes(cfg.enableProfiling, cfg))
   );

@@ -1,12 +1,17 @@
 // Entry point: parse options, open the store, serve, shut down cleanly on SIGTERM/SIGINT.
 import { createApp, VERSION } from "./app.ts";
 import { createMetrics, storeObserver } from "./metrics.ts";
+import { WriteNotifier } from "./query/follow.ts";
 import { serve } from "./server.ts";
 import { ConfigError, describeConfig, helpText, parseConfig } from "./config.ts";
 import { log, setLogLevel } from "./log.ts";
 import { openStore } from "./store/open.ts";
 
 async function main(): Promise<number> {
+  if (process.argv[2] === "logs") {
+    const { runLogs } = await import("./cli/logs.ts");
+    return runLogs(process.argv.slice(3), process.env);
+  }
   let parsed;
   try {
     parsed = parseConfig(process.argv.slice(2), process.env);
@@ -37,7 +42,8 @@ async function main(): Promise<number> {
     log.error("failed to open the store", { store: config.store, error });
     return 1;
   }
-  const app = createApp(store, config, metrics);
+  const notifier = new WriteNotifier();
+  const app = createApp(store, config, { metrics, notifier });
   let server: ReturnType<typeof serve>;
   try {
     server = serve(app, { hostname: config.bindAddress, port: config.port, bodyTimeoutSeconds: config.bodyTimeoutSeconds });
@@ -55,6 +61,8 @@ async function main(): Promise<number> {
       stopping = true;
       log.info("shutting down", { signal });
       try {
+        // Open follows (/tail) end first: they would never finish on their own.
+        notifier.end();
         // Stop accepting; resolves once in-flight requests (writes included) have finished.
         await server.stop(false);
         await store.close();

@@ -137,3 +137,35 @@ export function retentionCutoffNs(seconds: number): bigint {
 export function msToNs(ms: number): bigint {
   return BigInt(ms) * NS_PER_MS;
 }
+
+const DURATION_UNITS_NS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  ms: NS_PER_MS,
+  s: NS_PER_SECOND,
+  m: 60n * NS_PER_SECOND,
+  h: 3_600n * NS_PER_SECOND,
+  d: 86_400n * NS_PER_SECOND,
+  w: 604_800n * NS_PER_SECOND,
+};
+
+/**
+ * A duration as Go and kubectl write them ("90s", "1h30m", "500ms"), with days and weeks ("2d",
+ * "1w") too; whole numbers per unit. Returns nanoseconds, or undefined when the text is not one.
+ */
+export function parseDurationNs(text: string): bigint | undefined {
+  const s = text.trim();
+  if (s === "" || s.length > 64) return undefined;
+  const term = /(\d+)(ns|us|µs|ms|s|m|h|d|w)/y;
+  let total = 0n;
+  let at = 0;
+  while (at < s.length) {
+    term.lastIndex = at;
+    const m = term.exec(s);
+    if (m === null) return undefined;
+    total += BigInt(m[1]!) * DURATION_UNITS_NS[m[2]!]!;
+    at = term.lastIndex;
+  }
+  return total;
+}

@@ -29,7 +29,8 @@ export function docsRoutes(version: string) {
           },
           tags: [
             { name: "ingest", description: "Fluent Bit's http output writes here" },
-            { name: "query", description: "Read logs back" },
+            { name: "query", description: "Read logs back, or follow them" },
+            { name: "discovery", description: "What exists: namespaces, pods and containers, labels" },
             { name: "operate", description: "Metrics" },
             { name: "debug", description: "Profiling (with --enable-profiling)" },
           ],

@@ -1,98 +1,146 @@
-// GET /query: one container's lines in a time range, streamed as {"log_rows":[...]} row by row,
-// so that neither the result nor a page of it is ever held as one string.
+// GET /query: the original API's one-container query, grown into the native read API: several
+// containers, selectors, filters, limits, both directions, cursors, `since` and `tail` as
+// `kubectl logs` takes them. Rows are streamed as {"log_rows":[...]} row by row, so that neither
+// the result nor a page of it is ever held as one string. With only the original's parameters,
+// the answer is the original's, byte for byte.
 import { Elysia, t } from "elysia";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { LogRow, LogStore, Query } from "../store/store.ts";
-import { formatRfc3339Nano, MAX_TIME_NS, nowNs, parseRfc3339 } from "../time.ts";
+import { CursorError, decodeCursor } from "../query/cursor.ts";
+import { fingerprint, runQuery, type LogQuery, type QueryEnd, type ResultRow } from "../query/engine.ts";
+import type { LogStore } from "../store/store.ts";
+import { formatRfc3339Nano, nowNs } from "../time.ts";
 import { authPlugin, type AuthOptions } from "./auth.ts";
 import { ErrorBody, InvalidQueryError } from "./http.ts";
+import { parseCount, parseRange, parseSelection, RangeParams, rejectRepeated, SelectionParams, TIME_HELP } from "./selection.ts";
 import { streamed } from "./streaming.ts";
 
-export const QueryResult = t.Object({
-  log_rows: t.Array(
-    t.Object({
-      time: t.String({ description: "RFC 3339 in UTC, nanoseconds kept (trailing zeros dropped, as Go's RFC3339Nano)." }),
-      log: t.String(),
-      stream: t.String({ description: "stdout or stderr, as the container runtime reported it." }),
-    }),
-    {
-      description: "Ascending time order; lines of one nanosecond in the order of their batch (across batches, see the README).",
-    },
-  ),
+/** The largest `limit` and `tail`. */
+export const MAX_LIMIT = 100_000;
+
+const Row = t.Object({
+  time: t.String({ description: "RFC 3339 in UTC, nanoseconds kept (trailing zeros dropped, as Go's RFC3339Nano)." }),
+  log: t.String(),
+  stream: t.String({ description: "stdout or stderr, as the container runtime reported it." }),
+  namespace: t.Optional(t.String({ description: "When the query may span containers." })),
+  pod_name: t.Optional(t.String({ description: "When the query may span containers." })),
+  container_name: t.Optional(t.String({ description: "When the query may span containers." })),
 });
 
-const TIME_HELP = "RFC 3339 with any fraction and Z or an offset, e.g. 2018-05-07T00:00:00.000Z";
-
-const required = (name: string, description: string) =>
-  t.String({ minLength: 1, description, error: `missing query parameter: ${name}` });
+export const QueryResult = t.Object({
+  log_rows: t.Array(Row, {
+    description:
+      "In the query's direction (ascending time by default; `tail` too); lines of one nanosecond in one order " +
+      "(see the README), streams of one nanosecond by namespace, pod and container.",
+  }),
+  next_cursor: t.Optional(t.String({ description: "Present when `limit` or `tail` cut the answer: pass it as `cursor`." })),
+});
 
 /** The parameters of GET /query; the OpenAPI parameters come from here. */
 export const QueryParams = t.Object({
-  namespace: required("namespace", "Namespace of the pod."),
-  pod_name: required("pod_name", "Pod name."),
-  container_name: required("container_name", "Container name."),
-  start_time: required("start_time", `Start of the range, inclusive. ${TIME_HELP}.`),
-  end_time: t.Optional(t.String({ description: `End of the range, inclusive; default now. ${TIME_HELP}.` })),
+  ...SelectionParams,
+  ...RangeParams,
+  start_time: t.Optional(t.String({ description: `Start of the range, inclusive. ${TIME_HELP}. Needed unless since or tail.` })),
+  tail: t.Optional(
+    t.String({ description: `The last N lines of the range, oldest first (as \`kubectl logs --tail\`), N ≤ ${MAX_LIMIT}.` }),
+  ),
+  limit: t.Optional(
+    t.String({ description: `At most this many rows, 1 to ${MAX_LIMIT}; with more to come, the answer has next_cursor.` }),
+  ),
+  direction: t.Optional(t.String({ description: "forward (oldest first, the default) or backward (newest first)." })),
+  cursor: t.Optional(t.String({ description: "The next_cursor of a previous answer of the same query." })),
 });
 
-const SINGLE_VALUED = Object.keys(QueryParams.properties);
+/** Parameters that take one value (the repeatable filters are the others). */
+const SINGLE_VALUED = [
+  "namespace",
+  "pod_name",
+  "container_name",
+  "start_time",
+  "end_time",
+  "selector",
+  "stream",
+  "since",
+  "tail",
+  "limit",
+  "direction",
+  "cursor",
+  "ignore_case",
+];
 
-/** A parameter given twice is refused, in the original's words, rather than one value picked. */
-function rejectRepeated(request: Request, names: readonly string[]): void {
-  const search = new URL(request.url).searchParams;
-  for (const name of names) {
-    const n = search.getAll(name).length;
-    if (n > 1) throw new InvalidQueryError(`query parameter ${name} has wrong number of values: was: ${n}, expected: 1`);
+/** The request as a LogQuery; `reverse`: rows are read newest first and answered oldest first. */
+export function toLogQuery(
+  params: typeof QueryParams.static,
+  now: bigint,
+): { query: LogQuery; pinned: boolean; reverse: boolean } {
+  const { selector, filters, pinned } = parseSelection(params);
+  const tail = parseCount("tail", params.tail, 1, MAX_LIMIT);
+  const limit = parseCount("limit", params.limit, 1, MAX_LIMIT);
+  if (tail !== undefined && limit !== undefined) throw new InvalidQueryError("tail and limit: give one of them");
+  const { startNs, endNs } = parseRange(params, now, { allowOpenStart: tail !== undefined });
+  let direction: LogQuery["direction"] = "forward";
+  if (params.direction !== undefined && params.direction !== "") {
+    if (params.direction !== "forward" && params.direction !== "backward") {
+      throw new InvalidQueryError(`direction: expected forward or backward, got '${params.direction}'`);
+    }
+    if (tail !== undefined) throw new InvalidQueryError("tail and direction: tail reads the last lines; leave direction out");
+    direction = params.direction;
   }
-}
-
-/** The parameters, checked, as a store Query. Bounds outside what a store can hold are clamped. */
-export function toQuery(params: typeof QueryParams.static, now: () => bigint): Query {
-  const startNs = parseRfc3339(params.start_time);
-  if (startNs === undefined)
-    throw new InvalidQueryError(`failed to parse start_time: '${params.start_time}' is not ${TIME_HELP}`);
-  let endNs: bigint;
-  if (params.end_time === undefined || params.end_time === "") {
-    endNs = now(); // as the original: end_time defaults to now
-  } else {
-    const parsed = parseRfc3339(params.end_time);
-    if (parsed === undefined) throw new InvalidQueryError(`failed to parse end_time: '${params.end_time}' is not ${TIME_HELP}`);
-    endNs = parsed;
+  if (tail !== undefined) direction = "backward";
+  const query: LogQuery = { selector, filters, startNs, endNs, direction, limit: tail ?? limit };
+  if (params.cursor !== undefined && params.cursor !== "") {
+    try {
+      query.cursor = decodeCursor(params.cursor, fingerprint(query));
+    } catch (error) {
+      if (error instanceof CursorError) throw new InvalidQueryError(`cursor: ${error.message}`);
+      throw error;
+    }
   }
-  if (!(startNs < endNs)) throw new InvalidQueryError("query time-interval: start_time must be earlier than end_time");
-  // Lines live between 1970 and 2262 (signed 64-bit nanoseconds): a wider range means all of them.
-  return {
-    namespace: params.namespace,
-    pod: params.pod_name,
-    container: params.container_name,
-    startNs: startNs < 0n ? 0n : startNs,
-    endNs: endNs > MAX_TIME_NS ? MAX_TIME_NS : endNs,
-  };
+  return { query, pinned, reverse: tail !== undefined };
 }
 
 /** Characters a JSON string cannot hold as they are (and surrogates, left to JSON.stringify). */
 const NEEDS_ESCAPING = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** A JSON string literal; most log lines need no escaping, and testing is cheaper than escaping. */
-function jsonString(s: string): string {
+export function jsonString(s: string): string {
   return NEEDS_ESCAPING.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
-function renderRow(r: LogRow): string {
+/** A row as the original API printed it. */
+function renderRow(r: ResultRow): string {
   return `{"time":"${formatRfc3339Nano(r.timeNs)}","log":${jsonString(r.log)},"stream":${jsonString(r.stream)}}`;
+}
+
+/** A row that says which container it came from. */
+export function renderSourcedRow(r: ResultRow): string {
+  const s = r.source;
+  return `{"time":"${formatRfc3339Nano(r.timeNs)}","log":${jsonString(r.log)},"stream":${jsonString(r.stream)},"namespace":${jsonString(s.namespace)},"pod_name":${jsonString(s.pod)},"container_name":${jsonString(s.container)}}`;
+}
+
+/** The rows of a `tail`, read newest first, handed out oldest first (at most MAX_LIMIT of them). */
+async function* oldestFirst(pages: AsyncGenerator<ResultRow[], QueryEnd>): AsyncGenerator<ResultRow[], QueryEnd> {
+  const rows: ResultRow[] = [];
+  let next = await pages.next();
+  while (!next.done) {
+    rows.push(...next.value);
+    next = await pages.next();
+  }
+  if (rows.length > 0) yield rows.reverse();
+  return next.value;
 }
 
 export function queryRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions) {
   return new Elysia({ name: "routes.query" }).use(authPlugin(auth)).get(
     "/query",
-    async ({ query, request }) => {
+    async ({ query: params, request }) => {
       rejectRepeated(request, SINGLE_VALUED);
-      const q = toQuery(query, nowNs);
-      return streamed(store.query(q), {
+      const { query, pinned, reverse } = toLogQuery(params, nowNs());
+      const pages = runQuery(store, query);
+      return streamed(reverse ? oldestFirst(pages) : pages, {
         open: '{"log_rows":[',
-        close: "]}",
-        render: renderRow,
+        close: (end) => (end?.nextCursor === undefined ? "]}" : `],"next_cursor":"${end.nextCursor}"}`),
+        render: pinned ? renderRow : renderSourcedRow,
         done: (rows, error) => {
           metrics.queryRows.inc({ store: store.kind }, rows);
           if (error !== undefined) {
@@ -106,8 +154,11 @@ export function queryRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions
       auth: "always",
       query: QueryParams,
       detail: {
-        summary: "A container's log lines in a time range",
-        description: "Lines in ascending time order, bounds inclusive, across any number of days.",
+        summary: "Log lines of one or more containers in a time range",
+        description:
+          "The original API's query (namespace, pod_name, container_name, start_time, end_time), and more: leave out " +
+          "pod_name or container_name for all of them, or select by labels; filter lines; limit, page with next_cursor, " +
+          "read newest first, or take the last lines (tail) or the lines of the last hour (since).",
         tags: ["query"],
       },
       response: { 200: QueryResult, 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },

@@ -14,20 +14,23 @@ export function bodySent(response: Response): Promise<void> | undefined {
   return finished.get(response);
 }
 
-export interface StreamShape<T> {
-  /** Text before the first row and after the last. */
+export interface StreamShape<T, R = unknown> {
+  /** Text before the first row, and after the last (from the pages' return value, if any). */
   open: string;
-  close: string;
+  close: string | ((result: R | undefined) => string);
   render: (row: T) => string;
   /** Called once, when the body is complete, cut by an error (given) or abandoned by the client. */
   done: (rows: number, error?: unknown) => void;
   headers?: Record<string, string>;
 }
 
-export async function streamed<T>(pages: AsyncIterable<T[]>, shape: StreamShape<T>): Promise<Response> {
-  const iterator = pages[Symbol.asyncIterator]();
+export async function streamed<T, R = unknown>(
+  pages: AsyncIterable<T[]> | AsyncIterator<T[], R>,
+  shape: StreamShape<T, R>,
+): Promise<Response> {
+  const iterator = Symbol.asyncIterator in pages ? pages[Symbol.asyncIterator]() : pages;
   // The first page decides the status: a failure before any row is thrown to the error mapping.
-  let pending: IteratorResult<T[]> | undefined = await iterator.next();
+  let pending: IteratorResult<T[], R> | undefined = await iterator.next();
   let rows = 0;
   let separator = "";
   let settle!: () => void;
@@ -48,7 +51,7 @@ export async function streamed<T>(pages: AsyncIterable<T[]>, shape: StreamShape<
         const page = pending ?? (await iterator.next());
         pending = undefined;
         if (page.done) {
-          controller.enqueue(Buffer.from(shape.close));
+          controller.enqueue(Buffer.from(typeof shape.close === "string" ? shape.close : shape.close(page.value)));
           controller.close();
           end();
           return;

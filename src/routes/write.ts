@@ -5,6 +5,7 @@ import { BUDGET_WAIT_MS, decodeWriteRequest, type DecodedWrite, type IngestOptio
 import { log } from "../log.ts";
 import { collectAfterLargeBody } from "../memory.ts";
 import type { Metrics } from "../metrics.ts";
+import type { WriteNotifier } from "../query/follow.ts";
 import { StoreBusyError, StoreUnavailableError, type LogStore, type WriteResult as StoreWriteResult } from "../store/store.ts";
 import { authPlugin, type AuthOptions } from "./auth.ts";
 import { ErrorBody } from "./http.ts";
@@ -68,6 +69,8 @@ const recordExample = {
 
 export interface WriteRouteOptions extends IngestOptions, AuthOptions {
   budget: ByteBudget;
+  /** Told when lines are stored: followers read them at once rather than at their next poll. */
+  notifier?: WriteNotifier;
 }
 
 export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRouteOptions) {
@@ -82,6 +85,7 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
       metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
       metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);
       const stored = await writeEntries(store, metrics, decoded);
+      if (decoded.entries.length > 0) options.notifier?.notify();
       return answer(store, metrics, decoded, stored);
     } finally {
       lease.release();

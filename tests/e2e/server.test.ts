@@ -119,6 +119,19 @@ describe("server process", () => {
     db.close();
   }, 60_000);
 
+  test("SIGTERM ends open follows (/tail) and the server exits", async () => {
+    const server = await start(["bun", main, "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", tempDir()]);
+    const res = await fetch(`${server.url}/tail?namespace=any`);
+    expect(res.status).toBe(200);
+    const body = res.body!.getReader();
+    await body.read(); // the stream is open
+    server.proc.kill("SIGTERM");
+    const ended = await Promise.race([server.proc.exited, Bun.sleep(10_000).then(() => "still running")]);
+    expect(ended).toBe(0);
+    // The follow ended cleanly: the client reads to the end of the stream.
+    for (let i = 0; i < 10; i++) if ((await body.read()).done) break;
+  }, 20_000);
+
   test("a write in flight when SIGTERM arrives is finished and stored", async () => {
     const dataDir = tempDir();
     const server = await start(["bun", main, "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", dataDir]);
@@ -194,6 +207,15 @@ describe("compiled single binary", () => {
     const server = await start([binary, "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", join(dir, "data")], {}, dir);
     try {
       await roundTrip(server.url);
+      // The same binary is the client.
+      const n = unique();
+      await fetch(`${server.url}/write`, {
+        method: "POST",
+        body: JSON.stringify([fbRecord({ namespace: n, log: "read by the binary", time: "2018-05-07T00:00:00Z" })]),
+      });
+      const client = Bun.spawnSync([binary, "logs", "-n", n, "web-1", "--timestamps", "--server", server.url], { cwd: dir });
+      expect(client.exitCode).toBe(0);
+      expect(client.stdout.toString()).toBe("2018-05-07T00:00:00Z read by the binary\n");
     } finally {
       server.proc.kill("SIGTERM");
     }

@@ -29,8 +29,6 @@ describe("GET /query validation", () => {
   const cases: [string, string][] = [
     ["", "missing query parameter: namespace"],
     [base.replace("namespace=a&", ""), "missing query parameter: namespace"],
-    [base.replace("pod_name=b&", ""), "missing query parameter: pod_name"],
-    [base.replace("container_name=c&", ""), "missing query parameter: container_name"],
     [base.replace("start_time=2018-05-03T00:00:00Z&", ""), "missing query parameter: start_time"],
     [base.replace("namespace=a", "namespace="), "missing query parameter: namespace"],
     [base.replace("2018-05-03T00:00:00Z", "yesterday"), "failed to parse start_time"],
