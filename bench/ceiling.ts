@@ -37,6 +37,7 @@ export function* rowBatches(
     for (let k = 0; k < count; k++) {
       const seq = seqs[i]! + k;
       entries.push({
+        tenant: "",
         namespace: c.namespace,
         pod: c.pod,
         container: c.container,

@@ -347,7 +347,7 @@ async function benchStore(store: "embedded" | "cassandra"): Promise<StoreFigures
 
     console.log("ceiling: the same work straight through the store");
     const { startNs, endNs } = windowOf(10_000, 10_000);
-    const window10k = { ...QUERY_CONTAINER, startNs, endNs };
+    const window10k = { tenant: "", ...QUERY_CONTAINER, startNs, endNs };
     let direct: { rows: number; p50: number };
     let writeCeiling: { lines: number; seconds: number };
     let writeConfig: string;

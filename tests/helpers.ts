@@ -16,6 +16,7 @@ export function ns(rfc3339: string): bigint {
 
 export function entry(over: Partial<LogEntry> & Pick<LogEntry, "namespace" | "timeNs">): LogEntry {
   return {
+    tenant: "",
     pod: "pod-a",
     container: "main",
     log: "hello",

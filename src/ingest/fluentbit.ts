@@ -1,12 +1,14 @@
 // The third step of ingest: records shaped by Fluent Bit's Kubernetes filter → LogEntry values.
 // Each record is judged on its own; a bad one is rejected with a reason and never costs its
 // neighbours.
-import type { LogEntry } from "../store/store.ts";
+import { DEFAULT_TENANT, type LogEntry } from "../store/store.ts";
 import { MAX_TIME_NS, NS_PER_SECOND, parseRfc3339 } from "../time.ts";
 import type { DecodedRecords } from "./formats.ts";
 import { EventTime, UnknownExtension } from "./formats.ts";
 
 export interface NormaliseOptions {
+  /** Whose lines these are (DEFAULT_TENANT without tenancy). */
+  tenant?: string;
   /** The record key of Fluent Bit's event time (its json_date_key); "" when there is none. */
   dateKey: string;
   /** Longest line in UTF-8 bytes. */
@@ -44,6 +46,7 @@ export interface NormalisedBatch {
 }
 
 const MAX_NAME_LENGTH = 253;
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 class Rejected {
   constructor(
@@ -108,6 +111,8 @@ function toLogEntry(record: unknown, eventTime: unknown, options: NormaliseOptio
     if (value.length > MAX_NAME_LENGTH) {
       return new Rejected("invalid_field", `kubernetes.${field} is longer than ${MAX_NAME_LENGTH} characters`);
     }
+    // Kubernetes names never hold control characters; stores use one to keep tenants apart.
+    if (CONTROL.test(value)) return new Rejected("invalid_field", `kubernetes.${field} holds a control character`);
   }
 
   // CRI parsers name the line `message`; the Docker runtime and the Kubernetes filter `log`.
@@ -139,6 +144,7 @@ function toLogEntry(record: unknown, eventTime: unknown, options: NormaliseOptio
 
   const stream = r.stream;
   return {
+    tenant: options.tenant ?? DEFAULT_TENANT,
     namespace,
     pod,
     container,

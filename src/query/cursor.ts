@@ -5,6 +5,8 @@ import { containerKey } from "../store/lines.ts";
 import type { Direction, Position, StreamRef } from "../store/store.ts";
 
 export interface Cursor {
+  /** The tenant's fingerprint (tenantFingerprint): a cursor serves only its own tenant. */
+  tenant: string;
   /** The query's fingerprint (queryFingerprint): a cursor serves only its own query. */
   query: string;
   timeNs: bigint;
@@ -18,15 +20,29 @@ export class CursorError extends Error {
   override readonly name = "CursorError";
 }
 
-const VERSION = 1;
+/** A cursor made for another tenant: a refusal (403), not a malformed request. */
+export class ForeignCursorError extends CursorError {}
+
+const VERSION = 2;
 
 export function encodeCursor(c: Cursor): string {
-  const body = JSON.stringify([VERSION, c.query, String(c.timeNs), c.stream, c.seq, String(c.id)]);
+  const body = JSON.stringify([VERSION, c.tenant, c.query, String(c.timeNs), c.stream, c.seq, String(c.id)]);
   return Buffer.from(body, "utf8").toString("base64url");
 }
 
-/** Decodes a cursor and checks that it belongs to `query`. */
-export function decodeCursor(token: string, query: string): Cursor {
+/**
+ * The tenant a cursor was made for, as a keyed hash: a cursor neither shows its tenant nor can be
+ * forged for another tenant without the server's key.
+ */
+export function tenantFingerprint(tenant: string): string {
+  return new Bun.CryptoHasher("sha256", CURSOR_KEY).update(tenant).digest("base64url").slice(0, 22);
+}
+
+/** Per process: cursors are for paging now, not for keeping. A restart asks for a new first page. */
+const CURSOR_KEY = crypto.getRandomValues(new Uint8Array(32));
+
+/** Decodes a cursor and checks that it belongs to `tenant` and `query`. */
+export function decodeCursor(token: string, query: string, tenant: string): Cursor {
   let parts: unknown;
   try {
     if (!/^[A-Za-z0-9_-]+$/.test(token)) throw new Error("not base64url");
@@ -36,21 +52,23 @@ export function decodeCursor(token: string, query: string): Cursor {
   }
   if (
     !Array.isArray(parts) ||
-    parts.length !== 6 ||
+    parts.length !== 7 ||
     parts[0] !== VERSION ||
     typeof parts[1] !== "string" ||
     typeof parts[2] !== "string" ||
     typeof parts[3] !== "string" ||
-    typeof parts[4] !== "number" ||
-    !Number.isSafeInteger(parts[4]) ||
-    typeof parts[5] !== "string" ||
-    !/^-?\d{1,20}$/.test(parts[2]) ||
-    !/^-?\d{1,20}$/.test(parts[5])
+    typeof parts[4] !== "string" ||
+    typeof parts[5] !== "number" ||
+    !Number.isSafeInteger(parts[5]) ||
+    typeof parts[6] !== "string" ||
+    !/^-?\d{1,20}$/.test(parts[3]) ||
+    !/^-?\d{1,20}$/.test(parts[6])
   ) {
     throw new CursorError("the cursor does not decode: pass the next_cursor of a previous answer as it is");
   }
-  if (parts[1] !== query) throw new CursorError("the cursor belongs to another query (selector, filters or direction differ)");
-  return { query: parts[1], timeNs: BigInt(parts[2]), stream: parts[3], seq: parts[4], id: BigInt(parts[5]) };
+  if (parts[1] !== tenantFingerprint(tenant)) throw new ForeignCursorError("the cursor was made for another tenant");
+  if (parts[2] !== query) throw new CursorError("the cursor belongs to another query (selector, filters or direction differ)");
+  return { tenant: parts[1], query: parts[2], timeNs: BigInt(parts[3]), stream: parts[4], seq: parts[5], id: BigInt(parts[6]) };
 }
 
 /** A query's identity for its cursors: what decides its order and its rows, not its time bounds. */

@@ -27,14 +27,20 @@ function widen(into: Seen, s: Seen): void {
 
 const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-async function matching(store: LogStore, startNs: bigint, endNs: bigint, selector: Matcher[] = []): Promise<StreamInfo[]> {
-  const streams = await store.streams(startNs, endNs);
+async function matching(
+  store: LogStore,
+  tenant: string,
+  startNs: bigint,
+  endNs: bigint,
+  selector: Matcher[] = [],
+): Promise<StreamInfo[]> {
+  const streams = await store.streams(tenant, startNs, endNs);
   return selector.length === 0 ? streams : streams.filter(streamPredicate(selector));
 }
 
-export async function namespaces(store: LogStore, startNs: bigint, endNs: bigint): Promise<NamespaceInfo[]> {
+export async function namespaces(store: LogStore, tenant: string, startNs: bigint, endNs: bigint): Promise<NamespaceInfo[]> {
   const found = new Map<string, NamespaceInfo>();
-  for (const s of await store.streams(startNs, endNs)) {
+  for (const s of await store.streams(tenant, startNs, endNs)) {
     const known = found.get(s.namespace);
     if (known) widen(known, s);
     else found.set(s.namespace, { name: s.namespace, firstNs: s.firstNs, lastNs: s.lastNs });
@@ -42,9 +48,15 @@ export async function namespaces(store: LogStore, startNs: bigint, endNs: bigint
   return [...found.values()].sort(byName);
 }
 
-export async function pods(store: LogStore, namespace: string, startNs: bigint, endNs: bigint): Promise<PodInfo[]> {
+export async function pods(
+  store: LogStore,
+  tenant: string,
+  namespace: string,
+  startNs: bigint,
+  endNs: bigint,
+): Promise<PodInfo[]> {
   const found = new Map<string, PodInfo>();
-  for (const s of await store.streams(startNs, endNs)) {
+  for (const s of await store.streams(tenant, startNs, endNs)) {
     if (s.namespace !== namespace) continue;
     let pod = found.get(s.pod);
     if (pod === undefined) {
@@ -65,8 +77,14 @@ export async function pods(store: LogStore, namespace: string, startNs: bigint, 
 }
 
 /** Label names of the streams a selector picks: the stream labels and the pods' labels. */
-export async function labelNames(store: LogStore, startNs: bigint, endNs: bigint, selector?: Matcher[]): Promise<string[]> {
-  const streams = await matching(store, startNs, endNs, selector);
+export async function labelNames(
+  store: LogStore,
+  tenant: string,
+  startNs: bigint,
+  endNs: bigint,
+  selector?: Matcher[],
+): Promise<string[]> {
+  const streams = await matching(store, tenant, startNs, endNs, selector);
   const names = new Set<string>();
   for (const s of streams) {
     for (const name of STREAM_LABELS) if (labelValue(s, name) !== "") names.add(name);
@@ -77,12 +95,13 @@ export async function labelNames(store: LogStore, startNs: bigint, endNs: bigint
 
 export async function labelValues(
   store: LogStore,
+  tenant: string,
   name: string,
   startNs: bigint,
   endNs: bigint,
   selector?: Matcher[],
 ): Promise<string[]> {
-  const streams = await matching(store, startNs, endNs, selector);
+  const streams = await matching(store, tenant, startNs, endNs, selector);
   const values = new Set<string>();
   for (const s of streams) {
     const v = labelValue(s, name);

@@ -4,12 +4,14 @@
 // and read one stream's range in either direction.
 import { containerKey } from "../store/lines.ts";
 import type { Direction, LogStore, OrderedRow, StreamInfo, StreamRef } from "../store/store.ts";
-import { encodeCursor, queryFingerprint, resumeAt, type Cursor } from "./cursor.ts";
+import { encodeCursor, queryFingerprint, resumeAt, tenantFingerprint, type Cursor } from "./cursor.ts";
 import { canonicalFilters, lineFilter, requiredTexts, type LineFilter } from "./filters.ts";
 import { canonicalSelector, LINE_LABEL, linePredicate, streamPredicate, type Matcher } from "./selector.ts";
 
 /** One query of the read path, whatever API it came from. */
 export interface LogQuery {
+  /** Whose lines: a query never reads another tenant's. */
+  tenant: string;
   /** Label matchers; streams must match all of them. */
   selector: Matcher[];
   /** Inclusive bounds, epoch nanoseconds. */
@@ -38,18 +40,18 @@ export function fingerprint(q: Pick<LogQuery, "selector" | "filters" | "directio
  * one container exactly (namespace, pod and container, nothing else about the stream) needs no
  * look-up: that container is read, and holds nothing if it never logged.
  */
-export async function resolveStreams(store: LogStore, selector: Matcher[], startNs: bigint, endNs: bigint) {
-  const pinned = pinnedStream(selector);
+export async function resolveStreams(store: LogStore, tenant: string, selector: Matcher[], startNs: bigint, endNs: bigint) {
+  const pinned = pinnedStream(tenant, selector);
   if (pinned !== undefined) {
     return [{ s: { ...pinned, labels: {}, host: "", firstNs: startNs, lastNs: endNs }, key: containerKey(pinned) }];
   }
   const matches = streamPredicate(selector);
-  const streams = (await store.streams(startNs, endNs)).filter(matches);
+  const streams = (await store.streams(tenant, startNs, endNs)).filter(matches);
   return streams.map((s) => ({ s, key: containerKey(s) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 /** The one container a selector names with `=` on namespace, pod and container and nothing else. */
-function pinnedStream(selector: Matcher[]): StreamRef | undefined {
+function pinnedStream(tenant: string, selector: Matcher[]): StreamRef | undefined {
   const value = (name: string) => {
     const ms = selector.filter((m) => m.name === name);
     return ms.length === 1 && ms[0]!.op === "=" ? ms[0]!.value : undefined;
@@ -59,7 +61,7 @@ function pinnedStream(selector: Matcher[]): StreamRef | undefined {
   const container = value("container");
   if (namespace === undefined || pod === undefined || container === undefined) return undefined;
   if (selector.some((m) => !["namespace", "pod", "container", LINE_LABEL].includes(m.name))) return undefined;
-  return { namespace, pod, container };
+  return { tenant, namespace, pod, container };
 }
 
 /** The outcome of a query once its rows are read: a cursor when the limit cut it short. */
@@ -73,7 +75,7 @@ export interface QueryEnd {
  * backward query with a limit reads the newest partitions first and stops.
  */
 export async function* runQuery(store: LogStore, q: LogQuery): AsyncGenerator<ResultRow[], QueryEnd> {
-  const streams = await resolveStreams(store, q.selector, q.startNs, q.endNs);
+  const streams = await resolveStreams(store, q.tenant, q.selector, q.startNs, q.endNs);
   if (streams.length === 0 || (q.limit !== undefined && q.limit <= 0)) return {};
   const keep = combine(linePredicate(q.selector), lineFilter(q.filters));
   const contains = requiredTexts(q.filters);
@@ -93,6 +95,7 @@ export async function* runQuery(store: LogStore, q: LogQuery): AsyncGenerator<Re
       [Symbol.asyncIterator](),
   }));
   const query = fingerprint(q);
+  const tenant = tenantFingerprint(q.tenant);
   let remaining = q.limit ?? Number.POSITIVE_INFINITY;
   let last: ResultRow | undefined;
   const merged = sources.length === 1 ? single(sources[0]!) : merge(sources, q.direction);
@@ -111,6 +114,7 @@ export async function* runQuery(store: LogStore, q: LogQuery): AsyncGenerator<Re
       if (remaining === 0) {
         // The limit is reached: a cursor continues after the last row.
         const cursor: Cursor = {
+          tenant,
           query,
           timeNs: last!.timeNs,
           stream: containerKey(last!.source),

@@ -82,6 +82,7 @@ export class Follower implements AsyncIterable<FollowEvent> {
 
   constructor(
     private readonly store: LogStore,
+    private readonly tenant: string,
     private readonly selector: Matcher[],
     filters: LineFilter[],
     private readonly afterNs: bigint,
@@ -162,7 +163,7 @@ export class Follower implements AsyncIterable<FollowEvent> {
       const floor = this.afterNs + 1n;
       const since = now - lookback > floor ? now - lookback : floor;
       // Streams with lines since then, also stamped a little ahead of this clock.
-      const streams = await resolveStreams(this.store, this.selector, since, now + AHEAD_NS);
+      const streams = await resolveStreams(this.store, this.tenant, this.selector, since, now + AHEAD_NS);
       const found: ResultRow[] = [];
       const reads = streams.map(async ({ s, key }, index) => {
         const position = this.positions.get(key);

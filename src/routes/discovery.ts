@@ -3,7 +3,7 @@
 import { Elysia, t } from "elysia";
 import { labelNames, labelValues, namespaces, pods, type Seen } from "../query/discovery.ts";
 import { parseSelector, SelectorError, type Matcher } from "../query/selector.ts";
-import type { LogStore } from "../store/store.ts";
+import { DEFAULT_TENANT, type LogStore } from "../store/store.ts";
 import { formatRfc3339Nano, nowNs } from "../time.ts";
 import { authPlugin, type AuthOptions } from "./auth.ts";
 import { ErrorBody, InvalidQueryError } from "./http.ts";
@@ -48,7 +48,9 @@ export function discoveryRoutes(store: LogStore, auth: AuthOptions) {
       "/namespaces",
       async ({ query, request }) => {
         const { startNs, endNs } = rangeOf(query, request);
-        return { namespaces: (await namespaces(store, startNs, endNs)).map((n) => ({ name: n.name, ...seen(n) })) };
+        return {
+          namespaces: (await namespaces(store, DEFAULT_TENANT, startNs, endNs)).map((n) => ({ name: n.name, ...seen(n) })),
+        };
       },
       {
         auth: "always",
@@ -66,7 +68,7 @@ export function discoveryRoutes(store: LogStore, auth: AuthOptions) {
       "/namespaces/:namespace/pods",
       async ({ params, query, request }) => {
         const { startNs, endNs } = rangeOf(query, request);
-        const found = await pods(store, params.namespace, startNs, endNs);
+        const found = await pods(store, DEFAULT_TENANT, params.namespace, startNs, endNs);
         return {
           pods: found.map((p) => ({
             name: p.name,
@@ -104,7 +106,7 @@ export function discoveryRoutes(store: LogStore, auth: AuthOptions) {
       "/labels",
       async ({ query, request }) => {
         const { startNs, endNs } = rangeOf(query, request);
-        return { labels: await labelNames(store, startNs, endNs, selectorOf(query.selector)) };
+        return { labels: await labelNames(store, DEFAULT_TENANT, startNs, endNs, selectorOf(query.selector)) };
       },
       {
         auth: "always",
@@ -121,7 +123,7 @@ export function discoveryRoutes(store: LogStore, auth: AuthOptions) {
       "/labels/:name/values",
       async ({ params, query, request }) => {
         const { startNs, endNs } = rangeOf(query, request);
-        return { values: await labelValues(store, params.name, startNs, endNs, selectorOf(query.selector)) };
+        return { values: await labelValues(store, DEFAULT_TENANT, params.name, startNs, endNs, selectorOf(query.selector)) };
       },
       {
         auth: "always",

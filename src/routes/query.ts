@@ -8,7 +8,7 @@ import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { CursorError, decodeCursor } from "../query/cursor.ts";
 import { fingerprint, runQuery, type LogQuery, type QueryEnd, type ResultRow } from "../query/engine.ts";
-import type { LogStore } from "../store/store.ts";
+import { DEFAULT_TENANT, type LogStore } from "../store/store.ts";
 import { formatRfc3339Nano, nowNs } from "../time.ts";
 import { authPlugin, type AuthOptions } from "./auth.ts";
 import { ErrorBody, InvalidQueryError } from "./http.ts";
@@ -87,10 +87,10 @@ export function toLogQuery(
     direction = params.direction;
   }
   if (tail !== undefined) direction = "backward";
-  const query: LogQuery = { selector, filters, startNs, endNs, direction, limit: tail ?? limit };
+  const query: LogQuery = { tenant: DEFAULT_TENANT, selector, filters, startNs, endNs, direction, limit: tail ?? limit };
   if (params.cursor !== undefined && params.cursor !== "") {
     try {
-      query.cursor = decodeCursor(params.cursor, fingerprint(query));
+      query.cursor = decodeCursor(params.cursor, fingerprint(query), query.tenant);
     } catch (error) {
       if (error instanceof CursorError) throw new InvalidQueryError(`cursor: ${error.message}`);
       throw error;

@@ -6,7 +6,7 @@ import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { runQuery, type QueryEnd, type ResultRow } from "../query/engine.ts";
 import { Follower, type FollowEvent, type FollowOptions, type WriteNotifier } from "../query/follow.ts";
-import type { LogStore } from "../store/store.ts";
+import { DEFAULT_TENANT, type LogStore } from "../store/store.ts";
 import { nowNs } from "../time.ts";
 import { authPlugin, type AuthOptions } from "./auth.ts";
 import { ErrorBody } from "./http.ts";
@@ -63,9 +63,17 @@ export function tailRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions,
       const startNs = given ? parseRange(params, now).startNs : 0n;
       let initial: AsyncGenerator<ResultRow[], QueryEnd> | undefined;
       if (tail !== undefined && tail > 0) {
-        initial = runQuery(store, { selector, filters, startNs, endNs: now, direction: "backward", limit: tail });
+        initial = runQuery(store, {
+          tenant: DEFAULT_TENANT,
+          selector,
+          filters,
+          startNs,
+          endNs: now,
+          direction: "backward",
+          limit: tail,
+        });
       } else if (given) {
-        initial = runQuery(store, { selector, filters, startNs, endNs: now, direction: "forward" });
+        initial = runQuery(store, { tenant: DEFAULT_TENANT, selector, filters, startNs, endNs: now, direction: "forward" });
       }
       // A tail is read newest first and sent oldest first: those (at most MAX_LIMIT) are held.
       const newestFirst = tail !== undefined && tail > 0;
@@ -78,7 +86,7 @@ export function tailRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions,
         initial = undefined;
       }
       // Started once the first lines are read: it sends only what is written after `now`.
-      const follower = new Follower(store, selector, filters, now, options.notifier, options.follow);
+      const follower = new Follower(store, DEFAULT_TENANT, selector, filters, now, options.notifier, options.follow);
       const events = follower[Symbol.asyncIterator]();
       let pendingEvent: Promise<IteratorResult<FollowEvent>> | undefined;
       let sent = 0;

@@ -34,6 +34,7 @@ import { Semaphore } from "./semaphore.ts";
 import {
   DEFAULT_PAGE_BYTES,
   ROW_OVERHEAD_BYTES,
+  DEFAULT_TENANT,
   StoreBusyError,
   StoreUnavailableError,
   type LogEntry,
@@ -51,8 +52,20 @@ const { Client, auth, policies, types, errors } = cassandra;
 
 export type { CassandraStoreOptions };
 
-/** The tenant of every key until tenancy comes: its place in the keys is kept for it. */
-export const DEFAULT_TENANT = "";
+/**
+ * The namespace as the row tables (lines, sources, buckets, days) key it: the tenant goes in front
+ * of it, between two U+0001 characters, so that it leads every key of those tables (which took
+ * no tenant before); lines of the default tenant keep the bare namespace, so that data written
+ * before tenancy stays as it is. A namespace may not start with U+0001 (ingest refuses control
+ * characters in names; a store refuses the rest), so no namespace can pose as another tenant's.
+ */
+function storedNamespace(s: { tenant: string; namespace: string }): string {
+  return s.tenant === DEFAULT_TENANT ? s.namespace : `\u0001${s.tenant}\u0001${s.namespace}`;
+}
+
+function unstorableNamespace(e: LogEntry): string | undefined {
+  return e.namespace.startsWith("\u0001") ? "a namespace may not start with the control character U+0001" : undefined;
+}
 /** Write timestamp base of log_streams.first_ts (µs): the earliest first time wins. */
 const STREAM_FIRST_BASE = 1n << 60n;
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -284,7 +297,7 @@ export class CassandraStore implements LogStore {
         last = { e, source: int64(id), container, at: [], tooLarge: tooLargeFor(key, maxBytes, "metadata (labels)") };
         if (last.tooLarge === undefined)
           need(compositeKey(container, `s${id}`), last.at, retention > 0 ? s.insertSourceWithTtl : s.insertSource, [
-            e.namespace,
+            storedNamespace(e),
             e.pod,
             e.container,
             id,
@@ -297,7 +310,7 @@ export class CassandraStore implements LogStore {
       }
       // What Cassandra cannot take in one request is never sent: an oversized frame is refused,
       // and can cost the requests that share its connection (seen here: their reads time out).
-      const tooLarge = last.tooLarge ?? tooLargeFor(e.log, maxBytes, "line");
+      const tooLarge = last.tooLarge ?? tooLargeFor(e.log, maxBytes, "line") ?? unstorableNamespace(e);
       if (tooLarge !== undefined) {
         rejected.set(i, tooLarge);
         continue;
@@ -315,7 +328,7 @@ export class CassandraStore implements LogStore {
           rows: [],
           bytes: [],
           at: [],
-          key: [utf8(e.namespace), utf8(e.pod), utf8(e.container), int64(bucket)],
+          key: [utf8(storedNamespace(e)), utf8(e.pod), utf8(e.container), int64(bucket)],
           container: last.container,
           day,
           firstNs: e.timeNs,
@@ -323,7 +336,7 @@ export class CassandraStore implements LogStore {
           latest: i,
         };
         partitions.set(pk, p);
-        const names = [e.namespace, e.pod, e.container];
+        const names = [storedNamespace(e), e.pod, e.container];
         need(pk, p.at, retention > 0 ? s.insertBucketWithTtl : s.insertBucket, [...names, day, bucket, ...indexTtl]);
         need(compositeKey(last.container, `d${day}`), p.at, retention > 0 ? s.insertDayWithTtl : s.insertDay, [
           ...names,
@@ -437,13 +450,19 @@ export class CassandraStore implements LogStore {
     const now = Date.now();
     for (const d of days.values()) {
       // Written again daily with a retention, so that the day outlives its latest line.
-      const dayKey = `day ${d.p.day}`;
+      const dayKey = compositeKey("day", entries[d.latest]!.tenant, String(d.p.day));
       const at = this.knownIndex.get(dayKey);
       if (at !== undefined && (ttl === 0 || now - at < DAY_SECONDS * 1000)) continue;
-      if (writes.some((w) => w.query === this.statements.insertStreamDay && w.params[2] === d.p.day)) continue;
+      if (
+        writes.some(
+          (w) =>
+            w.query === this.statements.insertStreamDay && w.params[0] === entries[d.latest]!.tenant && w.params[2] === d.p.day,
+        )
+      )
+        continue;
       writes.push({
         query: this.statements.insertStreamDay,
-        params: [DEFAULT_TENANT, yearOf(d.p.day), d.p.day, ttl],
+        params: [entries[d.latest]!.tenant, yearOf(d.p.day), d.p.day, ttl],
         at: d.at,
         done: () => this.rememberIndex(dayKey),
       });
@@ -451,7 +470,7 @@ export class CassandraStore implements LogStore {
     for (const [key, d] of days) {
       const known = this.knownStreams.get(key);
       const e = entries[d.latest]!;
-      const where = [DEFAULT_TENANT, d.p.day, e.namespace, e.pod, e.container];
+      const where = [e.tenant, d.p.day, e.namespace, e.pod, e.container];
       if (known === undefined || d.lastNs > known.lastNs) {
         writes.push({
           query: this.statements.updateStreamLast,
@@ -509,7 +528,7 @@ export class CassandraStore implements LogStore {
     this.knownIndex.set(key, Date.now());
   }
 
-  async streams(startNs: bigint, endNs: bigint): Promise<StreamInfo[]> {
+  async streams(tenant: string, startNs: bigint, endNs: bigint): Promise<StreamInfo[]> {
     if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
     if (endNs < startNs || endNs < 0n) return [];
     const firstDay = Number((startNs < 0n ? 0n : startNs) / NS_PER_DAY);
@@ -518,9 +537,9 @@ export class CassandraStore implements LogStore {
     const years: number[] = [];
     for (let y = yearOf(firstDay); y <= yearOf(lastDay); y++) years.push(y);
     const days = (
-      await Promise.all(years.map((y) => this.readAll(this.statements.selectStreamDays, [DEFAULT_TENANT, y, firstDay, lastDay])))
+      await Promise.all(years.map((y) => this.readAll(this.statements.selectStreamDays, [tenant, y, firstDay, lastDay])))
     ).flatMap((rows) => rows.map((r) => r.day as number));
-    const perDay = await Promise.all(days.map((day) => this.readAll(this.statements.selectStreams, [DEFAULT_TENANT, day])));
+    const perDay = await Promise.all(days.map((day) => this.readAll(this.statements.selectStreams, [tenant, day])));
     // One entry per container: the earliest first and latest last of its days in the range, and
     // the labels and host of the latest.
     const found = new Map<string, StreamInfo>();
@@ -529,7 +548,12 @@ export class CassandraStore implements LogStore {
         const firstNs = (r.first_ts as bigint | null) ?? (r.last_ts as bigint | null);
         const lastNs = (r.last_ts as bigint | null) ?? firstNs;
         if (firstNs == null || lastNs == null || lastNs < startNs || firstNs > endNs) continue;
-        const ref = { namespace: r.namespace as string, pod: r.pod_name as string, container: r.container_name as string };
+        const ref = {
+          tenant,
+          namespace: r.namespace as string,
+          pod: r.pod_name as string,
+          container: r.container_name as string,
+        };
         const key = containerKey(ref);
         const known = found.get(key);
         if (known === undefined) {
@@ -629,7 +653,7 @@ export class CassandraStore implements LogStore {
       else for (let b = last; b >= first; b -= step) yield b;
       return;
     }
-    const names = [s.namespace, s.pod, s.container];
+    const names = [storedNamespace(s), s.pod, s.container];
     const st = this.statements;
     const days = (await this.readAll(forward ? st.selectDays : st.selectDaysDesc, [...names, dayOf(first), dayOf(last)])).map(
       (r) => r.day as number,
@@ -670,7 +694,7 @@ export class CassandraStore implements LogStore {
   ): Promise<PartitionPage> {
     const statement = forward ? this.statements.selectLines : this.statements.selectLinesDesc;
     const rs = await this.reads.run(() =>
-      this.execute(statement, [s.namespace, s.pod, s.container, bucket, startNs, endNs], {
+      this.execute(statement, [storedNamespace(s), s.pod, s.container, bucket, startNs, endNs], {
         fetchSize: sizer.fetchSize(),
         pageState,
       }),

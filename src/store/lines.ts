@@ -15,9 +15,9 @@ export function compositeKey(...parts: string[]): string {
   return key;
 }
 
-/** The container of an entry as a map key. */
-export function containerKey(e: Pick<LogEntry, "namespace" | "pod" | "container">): string {
-  return compositeKey(e.namespace, e.pod, e.container);
+/** The container of an entry (and its tenant) as a map key. */
+export function containerKey(e: Pick<LogEntry, "tenant" | "namespace" | "pod" | "container">): string {
+  return compositeKey(e.tenant, e.namespace, e.pod, e.container);
 }
 
 /**
@@ -43,7 +43,7 @@ export function lineIds(entries: readonly LogEntry[]): bigint[] {
     let occurrence = 0;
     if (perTime.get(e.timeNs)! > 1) {
       seen ??= new Map();
-      const key = compositeKey(e.namespace, e.pod, e.container, String(e.timeNs), e.stream, e.log);
+      const key = compositeKey(e.tenant, e.namespace, e.pod, e.container, String(e.timeNs), e.stream, e.log);
       occurrence = seen.get(key) ?? 0;
       seen.set(key, occurrence + 1);
     }
@@ -117,7 +117,7 @@ export function sequenceNumbers(entries: readonly LogEntry[]): number[] {
 }
 
 export function sameContainer(a: LogEntry, b: LogEntry): boolean {
-  return a.container === b.container && a.pod === b.pod && a.namespace === b.namespace;
+  return a.container === b.container && a.pod === b.pod && a.namespace === b.namespace && a.tenant === b.tenant;
 }
 
 function cmpBig(a: bigint, b: bigint): number {

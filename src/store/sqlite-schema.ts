@@ -8,10 +8,11 @@ export type EmbeddedSync = "full" | "normal";
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS containers (
   id INTEGER PRIMARY KEY,
+  tenant TEXT NOT NULL DEFAULT '',
   namespace TEXT NOT NULL,
   pod TEXT NOT NULL,
   container TEXT NOT NULL,
-  UNIQUE (namespace, pod, container)
+  UNIQUE (tenant, namespace, pod, container)
 );
 CREATE TABLE IF NOT EXISTS sources (
   id INTEGER PRIMARY KEY,
@@ -62,13 +63,14 @@ export function selectPageSql(direction: "forward" | "backward", contains: numbe
 export const SELECT_PAGE = selectPageSql("forward", 0);
 
 /**
- * Streams with lines in a range (?3 start, ?4 end), from the per-day index (?1, ?2 the days):
- * first and last times, and the source (labels, host) of the latest line.
+ * A tenant's (?5) streams with lines in a range (?3 start, ?4 end), from the per-day index (?1,
+ * ?2 the days): first and last times, and the source (labels, host) of the latest line.
  */
 export const SELECT_STREAMS = `SELECT c.namespace, c.pod, c.container, x.first_ts, x.last_ts, src.labels, src.host
   FROM (SELECT container_id, min(first_ts) AS first_ts, max(last_ts) AS last_ts, source_id FROM streams
         WHERE day BETWEEN ?1 AND ?2 AND last_ts >= ?3 AND first_ts <= ?4 GROUP BY container_id) x
-  JOIN containers c ON c.id = x.container_id JOIN sources src ON src.id = x.source_id`;
+  JOIN containers c ON c.id = x.container_id JOIN sources src ON src.id = x.source_id
+  WHERE c.tenant = ?5`;
 
 /** Keeps a stream's first and last times of a day, and the source of its latest line. */
 export const UPSERT_STREAM = `INSERT INTO streams (container_id, day, first_ts, last_ts, source_id) VALUES (?, ?, ?, ?, ?)
@@ -77,7 +79,7 @@ export const UPSERT_STREAM = `INSERT INTO streams (container_id, day, first_ts, 
     source_id = CASE WHEN excluded.last_ts >= last_ts THEN excluded.source_id ELSE source_id END,
     last_ts = max(last_ts, excluded.last_ts)`;
 
-export const SELECT_CONTAINER = "SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?";
+export const SELECT_CONTAINER = "SELECT id FROM containers WHERE tenant = ? AND namespace = ? AND pod = ? AND container = ?";
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, "logs.sqlite");
@@ -104,6 +106,7 @@ export function openDatabase(path: string, options: { readonly?: boolean; sync?:
 /** Creates what is missing, and adds what older databases lack. */
 export function migrate(db: Database): void {
   const hadStreams = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'").get() !== null;
+  addTenants(db);
   db.exec(SCHEMA);
   const columns = db.query("SELECT name FROM pragma_table_info('lines')").values() as [string][];
   if (!columns.some(([name]) => name === "seq")) db.run("ALTER TABLE lines ADD COLUMN seq INTEGER NOT NULL DEFAULT 0");
@@ -114,6 +117,28 @@ export function migrate(db: Database): void {
        SELECT container_id, ts / ${NS_PER_DAY}, min(ts), max(ts), source_id FROM lines GROUP BY container_id, ts / ${NS_PER_DAY}`,
     );
   }
+}
+
+/**
+ * A database from before tenants: its containers table gains the tenant (empty: the one tenant
+ * of a server without tenancy) in its columns and in its unique key. SQLite cannot change a
+ * table's constraints, so the table is rebuilt; ids are kept, so the lines still point at theirs.
+ */
+function addTenants(db: Database): void {
+  const table = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'containers'").get();
+  if (table === null) return;
+  const columns = db.query("SELECT name FROM pragma_table_info('containers')").values() as [string][];
+  if (columns.some(([name]) => name === "tenant")) return;
+  db.transaction(() => {
+    db.run(`CREATE TABLE containers_with_tenants (
+      id INTEGER PRIMARY KEY, tenant TEXT NOT NULL DEFAULT '', namespace TEXT NOT NULL, pod TEXT NOT NULL,
+      container TEXT NOT NULL, UNIQUE (tenant, namespace, pod, container))`);
+    db.run(
+      "INSERT INTO containers_with_tenants (id, namespace, pod, container) SELECT id, namespace, pod, container FROM containers",
+    );
+    db.run("DROP TABLE containers");
+    db.run("ALTER TABLE containers_with_tenants RENAME TO containers");
+  })();
 }
 
 /** A batch as it travels to the writer thread: columns, so that passing it costs next to nothing. */
@@ -131,7 +156,16 @@ export interface PackedBatch {
   streamTable: string[];
   /** Runs of lines with the same container and source: run r starts at line runStarts[r]. */
   runStarts: Uint32Array;
-  runs: { namespace: string; pod: string; container: string; podId: string; dockerId: string; host: string; labels: string }[];
+  runs: {
+    tenant: string;
+    namespace: string;
+    pod: string;
+    container: string;
+    podId: string;
+    dockerId: string;
+    host: string;
+    labels: string;
+  }[];
 }
 
 export type WriterRequest =

@@ -13,6 +13,7 @@ import {
   NS_PER_DAY,
   OPENED,
   openDatabase,
+  SELECT_CONTAINER,
   UPSERT_STREAM,
   type PackedBatch,
   type WriterReply,
@@ -62,8 +63,10 @@ function open(path: string, sync: "full" | "normal"): void {
   insertLine = prepare(insert + row);
   insertLines = prepare(insert + Array(ROWS_PER_INSERT).fill(row).join(", "));
   selectSeq = prepare("SELECT seq FROM lines WHERE container_id = ? AND ts = ? AND id = ?");
-  selectContainer = prepare("SELECT id FROM containers WHERE namespace = ? AND pod = ? AND container = ?");
-  insertContainer = prepare("INSERT INTO containers (namespace, pod, container) VALUES (?, ?, ?) ON CONFLICT DO NOTHING");
+  selectContainer = prepare(SELECT_CONTAINER);
+  insertContainer = prepare(
+    "INSERT INTO containers (tenant, namespace, pod, container) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+  );
   selectSource = prepare("SELECT id FROM sources WHERE pod_id = ? AND docker_id = ? AND host = ? AND labels = ?");
   insertSource = prepare("INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
   selectContainerIds = prepare("SELECT id FROM containers");
@@ -124,7 +127,7 @@ function insert(b: PackedBatch, oneByOne: boolean): Outcome {
     const run = b.runs[r]!;
     const first = b.runStarts[r]!;
     const end = r + 1 < b.runs.length ? b.runStarts[r + 1]! : b.n;
-    const cid = cachedId(containerIds, insertContainer, selectContainer, [run.namespace, run.pod, run.container]);
+    const cid = cachedId(containerIds, insertContainer, selectContainer, [run.tenant, run.namespace, run.pod, run.container]);
     const sid = cachedId(sourceIds, insertSource, selectSource, [run.podId, run.dockerId, run.host, run.labels]);
     indexStream(b, cid, sid, first, end);
     let start = first === 0 ? 0 : b.ends[first - 1]!;

@@ -164,10 +164,10 @@ export class EmbeddedStore implements LogStore {
     return { deduplicated: reply.deduplicated ?? 0, rejected: reply.rejected ?? [] };
   }
 
-  async streams(startNs: bigint, endNs: bigint): Promise<StreamInfo[]> {
+  async streams(tenant: string, startNs: bigint, endNs: bigint): Promise<StreamInfo[]> {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
     await this.ready;
-    const rows = this.selectStreams.values(startNs / NS_PER_DAY, endNs / NS_PER_DAY, startNs, endNs) as [
+    const rows = this.selectStreams.values(startNs / NS_PER_DAY, endNs / NS_PER_DAY, startNs, endNs, tenant) as [
       string,
       string,
       string,
@@ -177,6 +177,7 @@ export class EmbeddedStore implements LogStore {
       string,
     ][];
     return rows.map(([namespace, pod, container, firstNs, lastNs, labels, host]) => ({
+      tenant,
       namespace,
       pod,
       container,
@@ -190,7 +191,7 @@ export class EmbeddedStore implements LogStore {
   async *read(stream: StreamRef, range: StreamRead): AsyncIterable<OrderedRow[]> {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
     await this.ready;
-    const row = this.selectContainer.get(stream.namespace, stream.pod, stream.container) as { id: number } | null;
+    const row = this.selectContainer.get(stream.tenant, stream.namespace, stream.pod, stream.container) as { id: number } | null;
     if (row === null) return;
     const forward = range.direction === "forward";
     const contains = (range.contains ?? []).slice(0, MAX_PUSHED_FILTERS);
@@ -363,6 +364,7 @@ function pack(entries: LogEntry[]): PackedBatch {
     if (previous === undefined || !sameContainerAndSource(previous, e)) {
       runStarts.push(i);
       runs.push({
+        tenant: e.tenant,
         namespace: e.namespace,
         pod: e.pod,
         container: e.container,

@@ -1,8 +1,13 @@
 // The LogStore interface and the types every layer shares. Decoding produces LogEntry values,
 // stores persist and return them, routes only translate HTTP to these types and back.
 
+/** The tenant of every line while tenancy is off: no tenant id (which must not be empty) meets it. */
+export const DEFAULT_TENANT = "";
+
 /** One log line of one container, normalised from whatever wire format carried it. */
 export interface LogEntry {
+  /** Whose line it is: part of every key, so that no read crosses tenants. */
+  tenant: string;
   namespace: string;
   pod: string;
   container: string;
@@ -17,8 +22,9 @@ export interface LogEntry {
   labels: Record<string, string>;
 }
 
-/** One container: the stream of lines a store keeps and reads in order. */
+/** One container of one tenant: the stream of lines a store keeps and reads in order. */
 export interface StreamRef {
+  tenant: string;
   namespace: string;
   pod: string;
   container: string;
@@ -119,10 +125,10 @@ export interface LogStore {
    */
   write(entries: LogEntry[]): Promise<WriteResult>;
   /**
-   * The streams that hold lines in [startNs, endNs], from the store's index (never a scan of
-   * the lines), with their labels and first and last times in the range.
+   * The tenant's streams that hold lines in [startNs, endNs], from the store's index (never a
+   * scan of the lines), with their labels and first and last times in the range.
    */
-  streams(startNs: bigint, endNs: bigint): Promise<StreamInfo[]>;
+  streams(tenant: string, startNs: bigint, endNs: bigint): Promise<StreamInfo[]>;
   /**
    * One stream's rows in the range, in the direction, in pages of about DEFAULT_PAGE_BYTES of
    * text: by time, then seq, then id (see sequenceNumbers in lines.ts), the same on every store.

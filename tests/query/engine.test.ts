@@ -29,6 +29,7 @@ const label = (r: ResultRow) => `${r.source.pod}/${r.source.container}:${r.log}`
 
 function query(selector: string, over: Partial<LogQuery> = {}): LogQuery {
   return {
+    tenant: "",
     selector: parseSelector(selector),
     startNs: ns("2024-05-01T00:00:00Z"),
     endNs: ns("2024-06-01T00:00:00Z"),
@@ -170,7 +171,7 @@ for (const s of storesUnderTest("engine")) {
           let cursor: string | undefined;
           for (let page = 0; page < 1000; page++) {
             const q = query(`namespace=${n}`, { direction, limit });
-            if (cursor !== undefined) q.cursor = decodeCursor(cursor, fingerprint(q));
+            if (cursor !== undefined) q.cursor = decodeCursor(cursor, fingerprint(q), "");
             const { rows, next } = await all(q, store);
             paged.push(...rows.map(label));
             if (next === undefined || rows.length === 0) break;
@@ -192,7 +193,7 @@ for (const s of storesUnderTest("engine")) {
         entry({ namespace: n, timeNs: at + 5n, log: "late at 5" }),
       ]);
       const q = query(`namespace=${n}`, { limit: 100 });
-      q.cursor = decodeCursor(first.next!, fingerprint(q));
+      q.cursor = decodeCursor(first.next!, fingerprint(q), "");
       const rest = await all(q, store);
       const seen = [...first.rows, ...rest.rows].map((r) => r.log);
       expect(first.rows.map((r) => r.log)).toEqual(["old 0", "old 1", "old 2", "old 3", "old 4", "old 5"]);
@@ -204,10 +205,10 @@ for (const s of storesUnderTest("engine")) {
     test("a cursor belongs to its query: another selector, filter or direction refuses it", async () => {
       const { n } = await cluster();
       const { next } = await all(query(`namespace=${n}`, { limit: 2 }), store);
-      expect(() => decodeCursor(next!, fingerprint(query(`namespace=${n},app=web`)))).toThrow(CursorError);
-      expect(() => decodeCursor(next!, fingerprint(query(`namespace=${n}`, { direction: "backward" })))).toThrow(CursorError);
-      expect(() => decodeCursor("not-a-cursor", fingerprint(query(`namespace=${n}`)))).toThrow(CursorError);
-      expect(() => decodeCursor(next!, fingerprint(query(`namespace=${n}`, { limit: 50 })))).not.toThrow();
+      expect(() => decodeCursor(next!, fingerprint(query(`namespace=${n},app=web`)), "")).toThrow(CursorError);
+      expect(() => decodeCursor(next!, fingerprint(query(`namespace=${n}`, { direction: "backward" })), "")).toThrow(CursorError);
+      expect(() => decodeCursor("not-a-cursor", fingerprint(query(`namespace=${n}`)), "")).toThrow(CursorError);
+      expect(() => decodeCursor(next!, fingerprint(query(`namespace=${n}`, { limit: 50 })), "")).not.toThrow();
     });
 
     test("the last lines of a busy container over 30 days read the newest partitions and stop", async () => {
@@ -231,9 +232,9 @@ for (const s of storesUnderTest("engine")) {
     test("discovery: namespaces, pods with their containers, label names and values, with first and last times", async () => {
       const { n, t0 } = await cluster();
       const range = [ns("2024-05-10T00:00:00Z"), ns("2024-05-11T00:00:00Z")] as const;
-      const spaces = await namespaces(store, ...range);
+      const spaces = await namespaces(store, "", ...range);
       expect(spaces.find((x) => x.name === n)).toEqual({ name: n, firstNs: t0, lastNs: t0 + 5n * SECOND });
-      const found = await pods(store, n, ...range);
+      const found = await pods(store, "", n, ...range);
       expect(found.map((p) => [p.name, p.host, p.labels.app, p.containers.map((c) => c.name), p.firstNs, p.lastNs])).toEqual([
         ["db-1", "node-c", "db", ["postgres"], t0 + 5n * SECOND, t0 + 5n * SECOND],
         ["web-1", "node-a", "web", ["nginx", "sidecar"], t0, t0 + 3n * SECOND],
@@ -241,7 +242,7 @@ for (const s of storesUnderTest("engine")) {
       ]);
       expect(found[1]!.containers[1]).toEqual({ name: "sidecar", firstNs: t0 + SECOND, lastNs: t0 + SECOND });
       const sel = parseSelector(`namespace=${n}`);
-      expect(await labelNames(store, ...range, sel)).toEqual([
+      expect(await labelNames(store, "", ...range, sel)).toEqual([
         "app",
         "app.kubernetes.io/name",
         "container",
@@ -250,17 +251,19 @@ for (const s of storesUnderTest("engine")) {
         "pod",
         "tier",
       ]);
-      expect(await labelValues(store, "pod", ...range, sel)).toEqual(["db-1", "web-1", "web-2"]);
-      expect(await labelValues(store, "app", ...range, parseSelector(`namespace=${n},tier=front`))).toEqual(["web"]);
+      expect(await labelValues(store, "", "pod", ...range, sel)).toEqual(["db-1", "web-1", "web-2"]);
+      expect(await labelValues(store, "", "app", ...range, parseSelector(`namespace=${n},tier=front`))).toEqual(["web"]);
       // Outside the range: nothing.
-      expect(await pods(store, n, ns("2024-05-12T00:00:00Z"), ns("2024-05-13T00:00:00Z"))).toEqual([]);
+      expect(await pods(store, "", n, ns("2024-05-12T00:00:00Z"), ns("2024-05-13T00:00:00Z"))).toEqual([]);
     });
 
     test("follow: new lines of the selector arrive in time order, also those written by another store instance", async () => {
       const n = unique("ns");
       const notifier = new WriteNotifier();
       const start = BigInt(Date.now()) * 1_000_000n;
-      const follower = new Follower(store, parseSelector(`namespace=${n},container=app`), [], start, notifier, { pollMs: 200 });
+      const follower = new Follower(store, "", parseSelector(`namespace=${n},container=app`), [], start, notifier, {
+        pollMs: 200,
+      });
       const events = follower[Symbol.asyncIterator]();
       const received: string[] = [];
       const until = async (count: number) => {
@@ -296,7 +299,7 @@ for (const s of storesUnderTest("engine")) {
     test("follow: a reader that falls behind gets a bounded buffer and is told what was dropped", async () => {
       const n = unique("ns");
       const start = BigInt(Date.now()) * 1_000_000n;
-      const follower = new Follower(store, parseSelector(`namespace=${n}`), [], start, undefined, {
+      const follower = new Follower(store, "", parseSelector(`namespace=${n}`), [], start, undefined, {
         pollMs: 100,
         bufferLines: 50,
       });

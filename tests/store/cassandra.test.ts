@@ -102,6 +102,7 @@ function cassandraSuites(): void {
       );
       await s.write([entry({ namespace: "nts", timeNs: ns("2024-01-01T00:00:00Z"), log: "replicated" })]);
       const rows = await queryAll(s, {
+        tenant: "",
         namespace: "nts",
         pod: "pod-a",
         container: "main",
@@ -122,7 +123,7 @@ function cassandraSuites(): void {
       const [a, b, c] = await Promise.all([1, 2, 3].map(() => CassandraStore.connect(options({ keyspace: ks }))));
       const n = unique();
       await a!.write([entry({ namespace: n, timeNs: ns("2024-01-01T00:00:00Z"), log: "from a" })]);
-      const q = { namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: ns("2025-01-01T00:00:00Z") };
+      const q = { tenant: "", namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: ns("2025-01-01T00:00:00Z") };
       expect((await queryAll(b!, q)).map((r) => r.log)).toEqual(["from a"]);
       await Promise.all([a!.close(), b!.close(), c!.close()]);
       const again = await CassandraStore.connect(options({ keyspace: ks }));
@@ -240,6 +241,7 @@ function cassandraSuites(): void {
       const counts = await Promise.all(buckets.rows.map((r) => rowsInPartition(n, r.bucket as bigint)));
       expect(counts).toEqual([2000, 4000]);
       const rows = await queryAll(store, {
+        tenant: "",
         namespace: n,
         pod: "pod-a",
         container: "main",
@@ -259,6 +261,7 @@ function cassandraSuites(): void {
       await store.write(lines);
       const q = (from: number, to: number) =>
         queryAll(store, {
+          tenant: "",
           namespace: n,
           pod: "pod-a",
           container: "main",
@@ -306,6 +309,7 @@ function cassandraSuites(): void {
         { index: 1, reason: "store_rejected", detail: expect.stringContaining("larger than Cassandra takes in one request") },
       ]);
       const rows = await queryAll(store, {
+        tenant: "",
         namespace: n,
         pod: "web-1",
         container: "nginx",
@@ -329,7 +333,7 @@ function cassandraSuites(): void {
         const result = await own.write(logs.map((log, i) => entry({ namespace: n, timeNs: BigInt(i + 1), log })));
         expect(result.rejected.map((r) => r.index)).toEqual([1, 4]);
         for (const r of result.rejected) expect(r.detail).toContain("Invalid byte for ascii");
-        const rows = await queryAll(own, { namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: 100n });
+        const rows = await queryAll(own, { tenant: "", namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: 100n });
         expect(rows.map((r) => r.log)).toEqual(["plain 1", "plain 2", "plain 3", "plain 4"]);
       } finally {
         await own.close();

@@ -22,6 +22,7 @@ export function storeContract(name: string, open: () => Promise<LogStore>, optio
 
     const t = options.timeout ?? 20_000;
     const q = (namespace: string, start: string, end: string, over: Partial<Query> = {}): Query => ({
+      tenant: "",
       namespace,
       pod: "pod-a",
       container: "main",

@@ -36,6 +36,7 @@ describe("embedded store", () => {
     db.close();
     const second = new EmbeddedStore({ dataDir: dir });
     const rows = await queryAll(second, {
+      tenant: "",
       namespace: n,
       pod: "pod-a",
       container: "main",
@@ -99,9 +100,10 @@ describe("embedded store", () => {
       );
     }
     // A query leaves its statement behind, as a server's queries do.
-    expect((await queryAll(store, { namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: base * 2n })).length).toBe(
-      20_000,
-    );
+    expect(
+      (await queryAll(store, { tenant: "", namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: base * 2n }))
+        .length,
+    ).toBe(20_000);
     await store.close();
     const wal = join(dir, "logs.sqlite-wal");
     expect(!existsSync(wal) || statSync(wal).size === 0).toBe(true);
@@ -124,7 +126,14 @@ describe("embedded store", () => {
     expect(refused.message).toContain("--embedded-write-buffer-size 1000");
     // A batch larger than the whole buffer still goes through alone.
     await store.write([...batch(1), ...batch(2)]);
-    const rows = await queryAll(store, { namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: 10_000n });
+    const rows = await queryAll(store, {
+      tenant: "",
+      namespace: n,
+      pod: "pod-a",
+      container: "main",
+      startNs: 0n,
+      endNs: 10_000n,
+    });
     expect(rows.length).toBe(1800);
     await store.close();
   });
@@ -154,7 +163,14 @@ describe("embedded store", () => {
     expect(other).toEqual({ deduplicated: 0, rejected: [] });
     expect(bad.deduplicated).toBe(0);
     expect(bad.rejected).toEqual([{ index: 70, detail: expect.stringContaining("poisoned line") }]);
-    const rows = await queryAll(store, { namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: 10_000n });
+    const rows = await queryAll(store, {
+      tenant: "",
+      namespace: n,
+      pod: "pod-a",
+      container: "main",
+      startNs: 0n,
+      endNs: 10_000n,
+    });
     expect(rows.length).toBe(359);
     expect(rows.some((r) => r.log === "poison")).toBe(false);
     await store.close();
@@ -176,7 +192,7 @@ describe("embedded store", () => {
       retentionSeconds: 3600,
       observer: { error: (operation, error) => errors.push([operation, (error as Error).message]) },
     });
-    const rows = await queryAll(store, { namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: nowNs });
+    const rows = await queryAll(store, { tenant: "", namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: nowNs });
     expect(rows.map((r) => r.log)).toEqual(["recent"]);
     expect(errors).toEqual([["retention", expect.stringContaining("deletes refused")]]);
     expect(await store.health()).toEqual({ healthy: true, detail: "" });
@@ -207,7 +223,7 @@ describe("embedded store", () => {
     await plain.close();
     // Opening with a retention sweeps at once, then periodically.
     const kept = new EmbeddedStore({ dataDir: dir, retentionSeconds: 7 * 86_400 });
-    const rows = await queryAll(kept, { namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: nowNs });
+    const rows = await queryAll(kept, { tenant: "", namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: nowNs });
     expect(rows.map((r) => r.log)).toEqual(["recent"]);
     await kept.close();
   });
