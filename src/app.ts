@@ -7,7 +7,7 @@ import { DEFAULT_CONFIG, type Config } from "./config.ts";
 import { ingestBudget } from "./ingest/ingest.ts";
 import { log, logEnabled } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
-import { authEnabled, credentialCheck } from "./routes/auth.ts";
+import { AccessControl } from "./access/access.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { ERRORS, errorResponse, errorResponseFor } from "./routes/http.ts";
@@ -18,6 +18,7 @@ import { discoveryRoutes } from "./routes/discovery.ts";
 import { tailRoutes } from "./routes/tail.ts";
 import { writeRoutes } from "./routes/write.ts";
 import { WriteNotifier, type FollowOptions } from "./query/follow.ts";
+import { retentionPolicyOf } from "./store/open.ts";
 import type { LogStore } from "./store/store.ts";
 
 export const VERSION: string = pkg.version;
@@ -31,9 +32,15 @@ export type AppConfig = Pick<
   | "maxInflightBytes"
   | "dateKey"
   | "retentionSeconds"
+  | "retentionRules"
   | "authBasic"
   | "authToken"
   | "authProtectAll"
+  | "tenancy"
+  | "authFile"
+  | "tenantIngestLinesPerSecond"
+  | "tenantIngestBytesPerSecond"
+  | "tenantMaxQueryRangeSeconds"
   | "enableProfiling"
 >;
 
@@ -45,20 +52,24 @@ export interface AppParts {
   notifier?: WriteNotifier;
   /** Follow's timing (tests shorten it). */
   follow?: FollowOptions;
+  /** Who may do what (main.ts makes it, to reload its auth file); made from the config otherwise. */
+  access?: AccessControl;
 }
 
 export function createApp(store: LogStore, config: Partial<AppConfig> = {}, parts: AppParts = {}) {
   const cfg: AppConfig = { ...DEFAULT_CONFIG, ...config };
   const metrics = parts.metrics ?? createMetrics();
   const notifier = parts.notifier ?? new WriteNotifier();
-  const docsGuard = cfg.authProtectAll && authEnabled(cfg) ? credentialCheck(cfg) : undefined;
+  const access = parts.access ?? new AccessControl(cfg);
   return (
     new Elysia({ name: "kube-insight-logserver" })
       .error(ERRORS)
-      .onRequest(({ request }) => {
+      .onRequest(async ({ request }) => {
         started.set(request, performance.now());
         // The docs plugin's routes take no macro: with --auth-protect-all they are guarded here.
-        if (docsGuard && new URL(request.url).pathname.startsWith("/swagger")) docsGuard(request);
+        if (cfg.authProtectAll && new URL(request.url).pathname.startsWith("/swagger")) {
+          await access.identify(request, "protect-all");
+        }
       })
       // The one error mapping: every failure of every route becomes {message, detail} here.
       .onError(({ code, error, request, set }) => {
@@ -94,13 +105,15 @@ export function createApp(store: LogStore, config: Partial<AppConfig> = {}, part
           readTimeoutMs: cfg.bodyTimeoutSeconds * 1000,
           budget: ingestBudget(cfg.maxInflightBytes),
           notifier,
+          access,
+          retention: retentionPolicyOf(cfg),
         }),
       )
-      .use(queryRoutes(store, metrics, cfg))
-      .use(tailRoutes(store, metrics, cfg, { notifier, follow: parts.follow }))
-      .use(discoveryRoutes(store, cfg))
-      .use(metricsRoutes(metrics, cfg))
-      .use(debugRoutes(cfg.enableProfiling, cfg))
+      .use(queryRoutes(store, metrics, access))
+      .use(tailRoutes(store, metrics, access, { notifier, follow: parts.follow }))
+      .use(discoveryRoutes(store, access))
+      .use(metricsRoutes(metrics, access))
+      .use(debugRoutes(cfg.enableProfiling, access))
   );
 }
 

@@ -4,9 +4,13 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { parseArgs } from "node:util";
 import { CONSISTENCY_LEVELS, type ConsistencyName, type ReplicationStrategy } from "./store/cassandra-options.ts";
+import { parseRetentionRules, type RetentionRule } from "./store/retention.ts";
 import type { EmbeddedSync } from "./store/sqlite-schema.ts";
 
 export type StoreKind = "embedded" | "cassandra";
+
+export const TENANCY_MODES = ["none", "header"] as const;
+export type Tenancy = (typeof TENANCY_MODES)[number];
 
 export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -32,6 +36,8 @@ export interface Config {
   cassandraWriteBufferSize: number;
   /** Seconds; 0 keeps lines forever. */
   retentionSeconds: number;
+  /** Per-namespace overrides of retentionSeconds, first match wins. */
+  retentionRules: RetentionRule[];
   maxBodySize: number;
   maxDecompressedSize: number;
   maxLineSize: number;
@@ -46,6 +52,18 @@ export interface Config {
   authBasic: string;
   authToken: string;
   authProtectAll: boolean;
+  /** Where a request's tenant comes from: nowhere (one tenant) or X-Scope-OrgID. */
+  tenancy: Tenancy;
+  /** Users (hashed credentials, tenant, roles) and per-tenant limits; "" for none. */
+  authFile: string;
+  /** Default per-tenant ingest limits; 0: unlimited. */
+  tenantIngestLinesPerSecond: number;
+  tenantIngestBytesPerSecond: number;
+  /** Default per-tenant longest query range, seconds; 0: unlimited. */
+  tenantMaxQueryRangeSeconds: number;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  tlsClientCaFile: string;
   enableProfiling: boolean;
   logLevel: LogLevel;
 }
@@ -384,6 +402,14 @@ export const OPTIONS: OptionSpec[] = [
     parse: parseDuration,
   },
   {
+    flag: "retention-rules",
+    env: "RETENTION_RULES",
+    key: "retentionRules",
+    default: "",
+    help: "Retention per namespace, overriding --retention, first match wins: [tenant/]namespace=duration, globs with *, e.g. kube-system=3d,team-a/*=30d (- names the default tenant; 0 keeps forever).",
+    parse: parseRetentionRules,
+  },
+  {
     flag: "max-body-size",
     env: "MAX_BODY_SIZE",
     key: "maxBodySize",
@@ -470,6 +496,70 @@ export const OPTIONS: OptionSpec[] = [
     parse: parseBoolean,
   },
   {
+    flag: "tenancy",
+    env: "TENANCY",
+    key: "tenancy",
+    default: "none",
+    help: "none: one tenant; header: each request names its tenant in X-Scope-OrgID (401 without it), as Loki's clients send it. With --auth-file the credentials decide the tenant.",
+    parse: oneOf(TENANCY_MODES),
+  },
+  {
+    flag: "auth-file",
+    env: "AUTH_FILE",
+    key: "authFile",
+    default: "",
+    help: "YAML or JSON file of users (hashed basic or bearer credentials, tenant, roles write/read/metrics/admin) and per-tenant limits; reloaded on SIGHUP and when it changes. Not with --auth-basic/--auth-token.",
+    parse: (v) => v.trim(),
+  },
+  {
+    flag: "tenant-ingest-lines-per-second",
+    env: "TENANT_INGEST_LINES_PER_SECOND",
+    key: "tenantIngestLinesPerSecond",
+    default: "0",
+    help: "Lines per second each tenant may ingest (token bucket, bursts of 2 s); beyond it 429 with Retry-After. 0: unlimited. The auth file can set it per tenant.",
+    parse: parseInteger(0, 1_000_000_000),
+  },
+  {
+    flag: "tenant-ingest-bytes-per-second",
+    env: "TENANT_INGEST_BYTES_PER_SECOND",
+    key: "tenantIngestBytesPerSecond",
+    default: "0",
+    help: "Log bytes per second each tenant may ingest (e.g. 4MiB; token bucket, bursts of 2 s); beyond it 429 with Retry-After. 0: unlimited.",
+    parse: (v) => (v.trim() === "0" ? 0 : parseSize(v)),
+  },
+  {
+    flag: "tenant-max-query-range",
+    env: "TENANT_MAX_QUERY_RANGE",
+    key: "tenantMaxQueryRangeSeconds",
+    default: "0",
+    help: "Longest time range one query may span (e.g. 30d); longer ranges are refused with 400. 0: unlimited.",
+    parse: parseDuration,
+  },
+  {
+    flag: "tls-cert-file",
+    env: "TLS_CERT_FILE",
+    key: "tlsCertFile",
+    default: "",
+    help: "Serve HTTPS with this PEM certificate (chain); reloaded when the file changes. Needs --tls-key-file.",
+    parse: (v) => v.trim(),
+  },
+  {
+    flag: "tls-key-file",
+    env: "TLS_KEY_FILE",
+    key: "tlsKeyFile",
+    default: "",
+    help: "The PEM private key of --tls-cert-file; reloaded when it changes.",
+    parse: (v) => v.trim(),
+  },
+  {
+    flag: "tls-client-ca-file",
+    env: "TLS_CLIENT_CA_FILE",
+    key: "tlsClientCaFile",
+    default: "",
+    help: "Require client certificates signed by these PEM CAs (mutual TLS). Needs --tls-cert-file.",
+    parse: (v) => v.trim(),
+  },
+  {
     flag: "enable-profiling",
     env: "ENABLE_PROFILING",
     key: "enableProfiling",
@@ -528,6 +618,17 @@ function buildConfig(raw: RawValues): ParsedArgs {
   if (config.cassandraReplicationStrategy === "SimpleStrategy" && (Object.keys(rf).length !== 1 || rf.cluster === undefined)) {
     throw new ConfigError(
       'invalid value for option --cassandra-replication-factors: SimpleStrategy takes one factor named "cluster", e.g. {"cluster":3}',
+    );
+  }
+  if ((config.tlsCertFile === "") !== (config.tlsKeyFile === "")) {
+    throw new ConfigError("options --tls-cert-file and --tls-key-file go together: give both, or neither");
+  }
+  if (config.tlsClientCaFile !== "" && config.tlsCertFile === "") {
+    throw new ConfigError("option --tls-client-ca-file needs --tls-cert-file and --tls-key-file (client certificates need TLS)");
+  }
+  if (config.authFile !== "" && (config.authBasic !== "" || config.authToken !== "")) {
+    throw new ConfigError(
+      "option --auth-file replaces --auth-basic and --auth-token: put those credentials in the file (see hash-password)",
     );
   }
   const { help, version, ...rest } = config;
@@ -656,5 +757,6 @@ export function helpText(program: string): string {
 export function describeConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
   for (const o of OPTIONS) if (o.secret && out[o.key]) out[o.key] = "***";
+  out.retentionRules = config.retentionRules.map((r) => r.text).join(",");
   return out;
 }

@@ -1,4 +1,5 @@
 // Entry point: parse options, open the store, serve, shut down cleanly on SIGTERM/SIGINT.
+import { AccessControl } from "./access/access.ts";
 import { createApp, VERSION } from "./app.ts";
 import { createMetrics, storeObserver } from "./metrics.ts";
 import { WriteNotifier } from "./query/follow.ts";
@@ -11,6 +12,10 @@ async function main(): Promise<number> {
   if (process.argv[2] === "logs") {
     const { runLogs } = await import("./cli/logs.ts");
     return runLogs(process.argv.slice(3), process.env);
+  }
+  if (process.argv[2] === "hash-password") {
+    const { runHashPassword } = await import("./access/hash-password.ts");
+    return runHashPassword(process.argv.slice(3));
   }
   let parsed;
   try {
@@ -34,6 +39,17 @@ async function main(): Promise<number> {
   setLogLevel(config.logLevel);
   log.info("starting", { version: VERSION, config: describeConfig(config) });
 
+  let access: AccessControl;
+  try {
+    access = new AccessControl(config);
+  } catch (error) {
+    log.error("failed to load the auth file", { error });
+    return 1;
+  }
+  // The auth file is read again when it changes and on SIGHUP (a mistake keeps the previous one).
+  const unwatchAuthFile = access.watch();
+  process.on("SIGHUP", () => void access.reload());
+
   const metrics = createMetrics();
   let store;
   try {
@@ -43,7 +59,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const notifier = new WriteNotifier();
-  const app = createApp(store, config, { metrics, notifier });
+  const app = createApp(store, config, { metrics, notifier, access });
   let server: ReturnType<typeof serve>;
   try {
     server = serve(app, { hostname: config.bindAddress, port: config.port, bodyTimeoutSeconds: config.bodyTimeoutSeconds });
@@ -63,6 +79,7 @@ async function main(): Promise<number> {
       try {
         // Open follows (/tail) end first: they would never finish on their own.
         notifier.end();
+        unwatchAuthFile();
         // Stop accepting; resolves once in-flight requests (writes included) have finished.
         await server.stop(false);
         await store.close();

@@ -18,6 +18,24 @@ export interface Metrics {
   decodedBytes: Counter<"format">;
   storeWriteDuration: Histogram<"store" | "result">;
   queryRows: Counter<"store">;
+  /** Lines stored per tenant (at most MAX_TENANT_LABELS tenants, the rest as "(other)"). */
+  tenantLines: Counter<"tenant">;
+  tenantBytes: Counter<"tenant">;
+  tenantLimited: Counter<"tenant">;
+  tenantLabels: TenantLabels;
+}
+
+/** Tenants given their own label value; later ones share "(other)", so a label never grows without end. */
+export const MAX_TENANT_LABELS = 100;
+
+export class TenantLabels {
+  private readonly known = new Set<string>();
+  of(tenant: string): string {
+    if (this.known.has(tenant)) return tenant;
+    if (this.known.size >= MAX_TENANT_LABELS) return "(other)";
+    this.known.add(tenant);
+    return tenant;
+  }
 }
 
 export function createMetrics(): Metrics {
@@ -87,6 +105,25 @@ export function createMetrics(): Metrics {
       labelNames: ["store"],
       registers,
     }),
+    tenantLines: new Counter({
+      name: "logserver_tenant_ingest_lines_total",
+      help: `Lines stored, by tenant ("(default)" without tenancy; after ${MAX_TENANT_LABELS} tenants the rest count as "(other)").`,
+      labelNames: ["tenant"],
+      registers,
+    }),
+    tenantBytes: new Counter({
+      name: "logserver_tenant_ingest_bytes_total",
+      help: "Bytes of log text (UTF-8) received in accepted batches, by tenant (as the ingest rate limits count them).",
+      labelNames: ["tenant"],
+      registers,
+    }),
+    tenantLimited: new Counter({
+      name: "logserver_tenant_ingest_limited_total",
+      help: "Batches refused with 429 because their tenant was over its ingest rate, by tenant.",
+      labelNames: ["tenant"],
+      registers,
+    }),
+    tenantLabels: new TenantLabels(),
   };
   registerProcessMetrics(registry);
   return metrics;

@@ -198,6 +198,49 @@ describe("configuration", () => {
     );
   });
 
+  test("tenancy, auth file, tenant limits and TLS options, and how they combine", () => {
+    expect(parseConfig([], {}).config).toMatchObject({
+      tenancy: "none",
+      authFile: "",
+      tenantIngestLinesPerSecond: 0,
+      tenantIngestBytesPerSecond: 0,
+      tenantMaxQueryRangeSeconds: 0,
+      tlsCertFile: "",
+      tlsKeyFile: "",
+      tlsClientCaFile: "",
+    });
+    const env = {
+      TENANCY: "header",
+      AUTH_FILE: "/etc/logserver/users.yaml",
+      TENANT_INGEST_LINES_PER_SECOND: "5000",
+      TENANT_INGEST_BYTES_PER_SECOND: "4MiB",
+      TENANT_MAX_QUERY_RANGE: "30d",
+      TLS_CERT_FILE: "/tls/tls.crt",
+      TLS_KEY_FILE: "/tls/tls.key",
+      TLS_CLIENT_CA_FILE: "/tls/ca.crt",
+    };
+    expect(parseConfig([], env).config).toMatchObject({
+      tenancy: "header",
+      authFile: "/etc/logserver/users.yaml",
+      tenantIngestLinesPerSecond: 5000,
+      tenantIngestBytesPerSecond: 4 * 1024 * 1024,
+      tenantMaxQueryRangeSeconds: 30 * 86400,
+      tlsCertFile: "/tls/tls.crt",
+      tlsKeyFile: "/tls/tls.key",
+      tlsClientCaFile: "/tls/ca.crt",
+    });
+    expect(configError(["--tenancy", "path"]).message).toMatch(
+      /^invalid value for option --tenancy: expected one of none, header/,
+    );
+    expect(configError(["--tls-cert-file", "c.pem"]).message).toContain("--tls-cert-file and --tls-key-file go together");
+    expect(configError(["--tls-key-file", "k.pem"]).message).toContain("--tls-cert-file and --tls-key-file go together");
+    expect(configError(["--tls-client-ca-file", "ca.pem"]).message).toContain("--tls-client-ca-file needs --tls-cert-file");
+    expect(configError(["--auth-file", "u.yaml", "--auth-token", "t"]).message).toContain("--auth-file replaces");
+    expect(configError(["--auth-file", "u.yaml"], { AUTH_BASIC: "a:b" }).message).toContain("--auth-file replaces");
+    expect(configError(["--tenant-ingest-lines-per-second", "-5"]).message).toMatch(/--tenant-ingest-lines-per-second/);
+    expect(configError(["--tenant-max-query-range", "a month"]).message).toMatch(/--tenant-max-query-range/);
+  });
+
   test("--body-timeout stays below Bun's longest idle timeout: at most 240 s", () => {
     expect(parseConfig(["--body-timeout", "240s"], {}).config.bodyTimeoutSeconds).toBe(240);
     expect(parseConfig(["--body-timeout", "4m"], {}).config.bodyTimeoutSeconds).toBe(240);

@@ -13,6 +13,8 @@ export interface LogsOptions {
   token?: string;
   /** USER:PASSWORD for basic auth. */
   user?: string;
+  /** Sent as X-Scope-OrgID, for servers that keep tenants apart. */
+  tenant?: string;
   namespace: string;
   pod?: string;
   container?: string;
@@ -51,6 +53,7 @@ const FLAGS = {
   server: { type: "string" },
   token: { type: "string" },
   user: { type: "string" },
+  tenant: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -154,6 +157,7 @@ export function parseLogsArgs(argv: readonly string[], env: Record<string, strin
   return {
     server: serverUrl(strings.get("server") ?? nonBlank(env.KUBE_INSIGHT_SERVER) ?? DEFAULT_SERVER),
     ...credentials(strings.get("token"), strings.get("user"), env),
+    ...tenantOf(strings.get("tenant") ?? nonBlank(env.KUBE_INSIGHT_TENANT)),
     namespace: nonEmpty("namespace") ?? DEFAULT_NAMESPACE,
     ...(pod !== undefined && { pod }),
     ...(container !== undefined && { container }),
@@ -205,6 +209,14 @@ function serverUrl(text: string): string {
 }
 
 /** Flags win over the environment; one kind of credential only, so none is silently ignored. */
+function tenantOf(tenant: string | undefined): { tenant?: string } {
+  if (tenant === undefined) return {};
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,149}$/.test(tenant)) {
+    throw new UsageError(`invalid argument "${tenant}" for --tenant: letters, digits, '.', '_' and '-'`);
+  }
+  return { tenant };
+}
+
 function credentials(
   tokenFlag: string | undefined,
   userFlag: string | undefined,

@@ -11,7 +11,7 @@ const PROGRAM = "kube-insight-logserver logs";
 
 const SYNOPSIS = `usage: ${PROGRAM} [-n NAMESPACE] [POD | pod/NAME] [-c CONTAINER] [--all-containers]
     [-l SELECTOR] [--since 1h | --since-time RFC3339] [--tail N] [-f] [--timestamps] [--prefix]
-    [--grep REGEX] [--server URL] [--token TOKEN | --user USER:PASSWORD]`;
+    [--grep REGEX] [--server URL] [--token TOKEN | --user USER:PASSWORD] [--tenant ID]`;
 
 export const USAGE = `Print the lines a pod's containers wrote, as kubectl logs does, read from a kube-insight-logserver.
 
@@ -32,6 +32,7 @@ Options:
       --server URL           the server (env KUBE_INSIGHT_SERVER, default http://localhost:8080)
       --token TOKEN          send 'Authorization: Bearer TOKEN' (env KUBE_INSIGHT_TOKEN)
       --user USER:PASSWORD   send HTTP basic auth (env KUBE_INSIGHT_USER)
+      --tenant ID            send X-Scope-OrgID: ID, the tenant to read (env KUBE_INSIGHT_TENANT)
   -h, --help                 print this help
 
 Examples:

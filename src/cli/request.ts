@@ -53,9 +53,10 @@ export function endpoint(o: LogsOptions, path: "query" | "tail", params: URLSear
 }
 
 export function authHeaders(o: LogsOptions): Record<string, string> {
-  if (o.user !== undefined) return { authorization: `Basic ${Buffer.from(o.user).toString("base64")}` };
-  if (o.token !== undefined) return { authorization: `Bearer ${o.token}` };
-  return {};
+  const tenant: Record<string, string> = o.tenant !== undefined ? { "x-scope-orgid": o.tenant } : {};
+  if (o.user !== undefined) return { ...tenant, authorization: `Basic ${Buffer.from(o.user).toString("base64")}` };
+  if (o.token !== undefined) return { ...tenant, authorization: `Bearer ${o.token}` };
+  return tenant;
 }
 
 /** The server as errors name it: no credentials, no query string. */

@@ -2,7 +2,8 @@
 // Each record is judged on its own; a bad one is rejected with a reason and never costs its
 // neighbours.
 import { DEFAULT_TENANT, type LogEntry } from "../store/store.ts";
-import { MAX_TIME_NS, NS_PER_SECOND, parseRfc3339 } from "../time.ts";
+import { formatRetention, type RetentionPolicy } from "../store/retention.ts";
+import { MAX_TIME_NS, NS_PER_SECOND, nowNs, parseRfc3339 } from "../time.ts";
 import type { DecodedRecords } from "./formats.ts";
 import { EventTime, UnknownExtension } from "./formats.ts";
 
@@ -15,6 +16,12 @@ export interface NormaliseOptions {
   maxLineSize: number;
   /** Lines older than this (epoch ns) are rejected: they would be deleted at once. */
   oldestNs?: bigint;
+  /**
+   * The retention of each namespace: a line older than its namespace's is rejected (it would be
+   * deleted at once, and is never read). Judged at nowNs (default: now).
+   */
+  retention?: RetentionPolicy;
+  nowNs?: bigint;
 }
 
 /** Reasons are metric label values: a fixed, small set. */
@@ -60,10 +67,11 @@ export function normalise(decoded: DecodedRecords, options: NormaliseOptions): N
   const rejections: Rejection[] = [];
   for (const detail of decoded.unreadable) rejections.push({ index: -1, reason: "unreadable", detail });
   const { records, eventTimes } = decoded;
+  const judged = judgedAt(options);
   for (let i = 0; i < records.length; i++) {
     let result: LogEntry | Rejected;
     try {
-      result = toLogEntry(records[i], eventTimes?.[i], options);
+      result = toLogEntry(records[i], eventTimes?.[i], judged);
     } catch (error) {
       // A record that defeats normalisation (a label nested past the stack's depth, ...) is
       // one bad record, not a bad batch.
@@ -73,6 +81,23 @@ export function normalise(decoded: DecodedRecords, options: NormaliseOptions): N
     else entries.push(result);
   }
   return { entries, rejections };
+}
+
+/**
+ * One time for the batch: every record is judged against the same cutoffs. One retention for all
+ * namespaces is one cutoff (oldestNs); rules are looked up per record.
+ */
+function judgedAt(options: NormaliseOptions): NormaliseOptions {
+  const retention = options.retention;
+  if (retention === undefined) return options;
+  if (!retention.expires) return { ...options, retention: undefined };
+  const now = options.nowNs ?? nowNs();
+  if (retention.uniform) {
+    const cutoff = retention.cutoffNs(options.tenant ?? DEFAULT_TENANT, "", now);
+    const oldestNs = options.oldestNs !== undefined && options.oldestNs > cutoff ? options.oldestNs : cutoff;
+    return { ...options, retention: undefined, oldestNs };
+  }
+  return { ...options, nowNs: now };
 }
 
 function toLogEntry(record: unknown, eventTime: unknown, options: NormaliseOptions): LogEntry | Rejected {
@@ -141,10 +166,18 @@ function toLogEntry(record: unknown, eventTime: unknown, options: NormaliseOptio
   if (options.oldestNs !== undefined && timeNs < options.oldestNs) {
     return new Rejected("older_than_retention", "timestamp is older than the retention period");
   }
+  const tenant = options.tenant ?? DEFAULT_TENANT;
+  if (options.retention !== undefined && options.nowNs !== undefined) {
+    const cutoff = options.retention.cutoffNs(tenant, namespace, options.nowNs);
+    if (timeNs < cutoff) {
+      const kept = formatRetention(options.retention.secondsFor(tenant, namespace));
+      return new Rejected("older_than_retention", `timestamp is older than the retention period of its namespace (${kept})`);
+    }
+  }
 
   const stream = r.stream;
   return {
-    tenant: options.tenant ?? DEFAULT_TENANT,
+    tenant,
     namespace,
     pod,
     container,

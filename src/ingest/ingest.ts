@@ -1,7 +1,8 @@
 // POST /write in one call: read (bounded), decompress (bounded), decode by format, normalise,
 // each step inside the request's share of the in-flight budget. Knows nothing of Elysia or of
 // stores; routes/write.ts renders the result.
-import { retentionCutoffNs } from "../time.ts";
+import { RetentionPolicy, type RetentionRule } from "../store/retention.ts";
+import { nowNs } from "../time.ts";
 import { ByteBudget, Lease } from "./budget.ts";
 import { checkZstdFrames, decompress, IngestError, readBody, type BodyLimits } from "./decode.ts";
 import { normalise, type NormalisedBatch } from "./fluentbit.ts";
@@ -10,8 +11,26 @@ import { decodeRecords, type Format } from "./formats.ts";
 export interface IngestOptions extends BodyLimits {
   dateKey: string;
   maxLineSize: number;
-  /** 0 keeps lines forever; otherwise older lines are rejected (they would expire at once). */
-  retentionSeconds: number;
+  /**
+   * The retention of each namespace: lines older than theirs are rejected (they would expire at
+   * once). Without it, one is made from retentionSeconds (0 keeps lines forever) and retentionRules.
+   */
+  retention?: RetentionPolicy;
+  retentionSeconds?: number;
+  retentionRules?: readonly RetentionRule[];
+}
+
+/** Policies made from options without one, per options object (a route's, made once). */
+const policies = new WeakMap<IngestOptions, RetentionPolicy>();
+
+function retentionOf(options: IngestOptions): RetentionPolicy {
+  if (options.retention) return options.retention;
+  let policy = policies.get(options);
+  if (policy === undefined) {
+    policy = new RetentionPolicy(options.retentionSeconds ?? 0, options.retentionRules ?? []);
+    policies.set(options, policy);
+  }
+  return policy;
 }
 
 export interface DecodedWrite extends NormalisedBatch {
@@ -35,7 +54,13 @@ export function ingestBudget(maxInflightBytes: number): ByteBudget {
   return new ByteBudget(maxInflightBytes);
 }
 
-export async function decodeWriteRequest(request: Request, options: IngestOptions, lease?: Lease): Promise<DecodedWrite> {
+/** Reads, decodes and normalises a POST /write request into the tenant's entries. */
+export async function decodeWriteRequest(
+  request: Request,
+  options: IngestOptions,
+  tenant: string,
+  lease?: Lease,
+): Promise<DecodedWrite> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   // The body on the wire: its declared length, or the cap when it comes in chunks.
   const wireShare = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, options.maxBodySize) : options.maxBodySize;
@@ -46,8 +71,14 @@ export async function decodeWriteRequest(request: Request, options: IngestOption
   const encoding = request.headers.get("content-encoding");
   const body = await decompressWithin(wire, encoding, options, lease);
   const decoded = decodeRecords(body, request.headers.get("content-type"));
-  const oldestNs = options.retentionSeconds > 0 ? retentionCutoffNs(options.retentionSeconds) : undefined;
-  const batch = normalise(decoded, { dateKey: options.dateKey, maxLineSize: options.maxLineSize, oldestNs });
+  const retention = retentionOf(options);
+  const batch = normalise(decoded, {
+    tenant,
+    dateKey: options.dateKey,
+    maxLineSize: options.maxLineSize,
+    retention: retention.expires ? retention : undefined,
+    nowNs: nowNs(),
+  });
   return { ...batch, format: decoded.format, wireBytes: wire.byteLength, decodedBytes: body.byteLength };
 }
 

@@ -6,17 +6,17 @@ import { heapStats } from "bun:jsc";
 import { Elysia, t } from "elysia";
 import { Session } from "node:inspector";
 import { allowLongRequest } from "../server.ts";
-import { authPlugin, type AuthOptions } from "./auth.ts";
+import type { AccessControl } from "../access/access.ts";
 import { ErrorBody, HttpError, json } from "./http.ts";
 
 const MAX_PROFILE_SECONDS = 300;
 
-export function debugRoutes(enabled: boolean, auth: AuthOptions) {
+export function debugRoutes(enabled: boolean, access: AccessControl) {
   // Disabled: no routes at all, so /debug/* is a plain 404.
   if (!enabled) return new Elysia({ name: "routes.debug" });
   let profiling = false;
   return new Elysia({ name: "routes.debug", prefix: "/debug" })
-    .use(authPlugin(auth))
+    .use(access.plugin())
     .get(
       "/",
       () =>
@@ -27,7 +27,7 @@ export function debugRoutes(enabled: boolean, auth: AuthOptions) {
             "/debug/memory": "process and JavaScriptCore heap figures (JSON)",
           },
         }),
-      { auth: "always", detail: { summary: "List the profiling endpoints", tags: ["debug"] } },
+      { access: "admin", detail: { summary: "List the profiling endpoints", tags: ["debug"] } },
     )
     .get(
       "/heap",
@@ -38,7 +38,7 @@ export function debugRoutes(enabled: boolean, auth: AuthOptions) {
             "content-disposition": `attachment; filename="logserver-${Date.now()}.heapsnapshot"`,
           },
         }),
-      { auth: "always", detail: { summary: "Heap snapshot (V8 format, opens in Chrome DevTools)", tags: ["debug"] } },
+      { access: "admin", detail: { summary: "Heap snapshot (V8 format, opens in Chrome DevTools)", tags: ["debug"] } },
     )
     .get(
       "/profile",
@@ -75,7 +75,7 @@ export function debugRoutes(enabled: boolean, auth: AuthOptions) {
         }
       },
       {
-        auth: "always",
+        access: "admin",
         query: t.Object({
           seconds: t.Optional(
             t.Numeric({
@@ -107,6 +107,6 @@ export function debugRoutes(enabled: boolean, auth: AuthOptions) {
             .slice(0, 20),
         });
       },
-      { auth: "always", detail: { summary: "Memory figures of the process and the JavaScriptCore heap", tags: ["debug"] } },
+      { access: "admin", detail: { summary: "Memory figures of the process and the JavaScriptCore heap", tags: ["debug"] } },
     );
 }

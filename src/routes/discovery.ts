@@ -3,9 +3,9 @@
 import { Elysia, t } from "elysia";
 import { labelNames, labelValues, namespaces, pods, type Seen } from "../query/discovery.ts";
 import { parseSelector, SelectorError, type Matcher } from "../query/selector.ts";
-import { DEFAULT_TENANT, type LogStore } from "../store/store.ts";
+import type { LogStore } from "../store/store.ts";
 import { formatRfc3339Nano, nowNs } from "../time.ts";
-import { authPlugin, type AuthOptions } from "./auth.ts";
+import type { AccessControl } from "../access/access.ts";
 import { ErrorBody, InvalidQueryError } from "./http.ts";
 import { parseRange, RangeParams, rejectRepeated } from "./selection.ts";
 
@@ -24,9 +24,11 @@ const SelectorQuery = t.Object({
   selector: t.Optional(t.String({ description: "Only streams this label selector picks (as /query's)." })),
 });
 
-function rangeOf(params: typeof RangeQuery.static, request: Request) {
+function rangeOf(params: typeof RangeQuery.static, request: Request, access: AccessControl, tenant: string) {
   rejectRepeated(request, ["start_time", "end_time", "since", "selector"]);
-  return parseRange(params, nowNs(), { defaultSinceNs: DAY_NS });
+  const range = parseRange(params, nowNs(), { defaultSinceNs: DAY_NS });
+  access.checkRange(tenant, range.startNs, range.endNs);
+  return range;
 }
 
 function selectorOf(text: string | undefined): Matcher[] | undefined {
@@ -41,34 +43,35 @@ function selectorOf(text: string | undefined): Matcher[] | undefined {
 
 const tags = ["discovery"];
 
-export function discoveryRoutes(store: LogStore, auth: AuthOptions) {
+export function discoveryRoutes(store: LogStore, access: AccessControl) {
   return new Elysia({ name: "routes.discovery" })
-    .use(authPlugin(auth))
+    .use(access.plugin())
     .get(
       "/namespaces",
-      async ({ query, request }) => {
-        const { startNs, endNs } = rangeOf(query, request);
+      async ({ query, request, identity: { tenant } }) => {
+        const { startNs, endNs } = rangeOf(query, request, access, tenant);
         return {
-          namespaces: (await namespaces(store, DEFAULT_TENANT, startNs, endNs)).map((n) => ({ name: n.name, ...seen(n) })),
+          namespaces: (await namespaces(store, tenant, startNs, endNs)).map((n) => ({ name: n.name, ...seen(n) })),
         };
       },
       {
-        auth: "always",
+        access: "read",
         query: RangeQuery,
         detail: { summary: "Namespaces with lines in a range (default: the last 24 hours)", tags },
         response: {
           200: t.Object({ namespaces: t.Array(t.Object({ name: t.String(), ...SeenFields })) }),
           400: ErrorBody,
           401: ErrorBody,
+          403: ErrorBody,
           503: ErrorBody,
         },
       },
     )
     .get(
       "/namespaces/:namespace/pods",
-      async ({ params, query, request }) => {
-        const { startNs, endNs } = rangeOf(query, request);
-        const found = await pods(store, DEFAULT_TENANT, params.namespace, startNs, endNs);
+      async ({ params, query, request, identity: { tenant } }) => {
+        const { startNs, endNs } = rangeOf(query, request, access, tenant);
+        const found = await pods(store, tenant, params.namespace, startNs, endNs);
         return {
           pods: found.map((p) => ({
             name: p.name,
@@ -80,7 +83,7 @@ export function discoveryRoutes(store: LogStore, auth: AuthOptions) {
         };
       },
       {
-        auth: "always",
+        access: "read",
         params: t.Object({ namespace: t.String() }),
         query: RangeQuery,
         detail: { summary: "Pods of a namespace, with their containers, labels and node", tags },
@@ -98,39 +101,52 @@ export function discoveryRoutes(store: LogStore, auth: AuthOptions) {
           }),
           400: ErrorBody,
           401: ErrorBody,
+          403: ErrorBody,
           503: ErrorBody,
         },
       },
     )
     .get(
       "/labels",
-      async ({ query, request }) => {
-        const { startNs, endNs } = rangeOf(query, request);
-        return { labels: await labelNames(store, DEFAULT_TENANT, startNs, endNs, selectorOf(query.selector)) };
+      async ({ query, request, identity: { tenant } }) => {
+        const { startNs, endNs } = rangeOf(query, request, access, tenant);
+        return { labels: await labelNames(store, tenant, startNs, endNs, selectorOf(query.selector)) };
       },
       {
-        auth: "always",
+        access: "read",
         query: SelectorQuery,
         detail: {
           summary: "Label names of the streams in a range",
           description: "namespace, pod, container and host, and the pods' own labels. (stream is a line's: stdout or stderr.)",
           tags,
         },
-        response: { 200: t.Object({ labels: t.Array(t.String()) }), 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
+        response: {
+          200: t.Object({ labels: t.Array(t.String()) }),
+          400: ErrorBody,
+          401: ErrorBody,
+          403: ErrorBody,
+          503: ErrorBody,
+        },
       },
     )
     .get(
       "/labels/:name/values",
-      async ({ params, query, request }) => {
-        const { startNs, endNs } = rangeOf(query, request);
-        return { values: await labelValues(store, DEFAULT_TENANT, params.name, startNs, endNs, selectorOf(query.selector)) };
+      async ({ params, query, request, identity: { tenant } }) => {
+        const { startNs, endNs } = rangeOf(query, request, access, tenant);
+        return { values: await labelValues(store, tenant, params.name, startNs, endNs, selectorOf(query.selector)) };
       },
       {
-        auth: "always",
+        access: "read",
         params: t.Object({ name: t.String() }),
         query: SelectorQuery,
         detail: { summary: "Values of one label in a range, optionally under a selector", tags },
-        response: { 200: t.Object({ values: t.Array(t.String()) }), 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
+        response: {
+          200: t.Object({ values: t.Array(t.String()) }),
+          400: ErrorBody,
+          401: ErrorBody,
+          403: ErrorBody,
+          503: ErrorBody,
+        },
       },
     );
 }

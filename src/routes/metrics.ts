@@ -1,17 +1,17 @@
 // GET /metrics: Prometheus text exposition of the app's registry.
 import { Elysia } from "elysia";
 import type { Metrics } from "../metrics.ts";
-import { authPlugin, type AuthOptions } from "./auth.ts";
+import type { AccessControl } from "../access/access.ts";
 
-export function metricsRoutes(metrics: Metrics, auth: AuthOptions) {
-  return new Elysia({ name: "routes.metrics" }).use(authPlugin(auth)).get(
+export function metricsRoutes(metrics: Metrics, access: AccessControl) {
+  return new Elysia({ name: "routes.metrics" }).use(access.plugin()).get(
     "/metrics",
     async () =>
       new Response(await metrics.registry.metrics(), {
         headers: { "content-type": metrics.registry.contentType },
       }),
     {
-      auth: "protect-all",
+      access: "metrics",
       detail: {
         summary: "Prometheus metrics",
         description:

@@ -6,11 +6,11 @@
 import { Elysia, t } from "elysia";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { CursorError, decodeCursor } from "../query/cursor.ts";
+import { CursorError, decodeCursor, ForeignCursorError } from "../query/cursor.ts";
 import { fingerprint, runQuery, type LogQuery, type QueryEnd, type ResultRow } from "../query/engine.ts";
-import { DEFAULT_TENANT, type LogStore } from "../store/store.ts";
+import type { LogStore } from "../store/store.ts";
 import { formatRfc3339Nano, nowNs } from "../time.ts";
-import { authPlugin, type AuthOptions } from "./auth.ts";
+import { ForbiddenError, type AccessControl } from "../access/access.ts";
 import { ErrorBody, InvalidQueryError } from "./http.ts";
 import { parseCount, parseRange, parseSelection, RangeParams, rejectRepeated, SelectionParams, TIME_HELP } from "./selection.ts";
 import { streamed } from "./streaming.ts";
@@ -72,6 +72,7 @@ const SINGLE_VALUED = [
 export function toLogQuery(
   params: typeof QueryParams.static,
   now: bigint,
+  tenant: string,
 ): { query: LogQuery; pinned: boolean; reverse: boolean } {
   const { selector, filters, pinned } = parseSelection(params);
   const tail = parseCount("tail", params.tail, 1, MAX_LIMIT);
@@ -87,11 +88,12 @@ export function toLogQuery(
     direction = params.direction;
   }
   if (tail !== undefined) direction = "backward";
-  const query: LogQuery = { tenant: DEFAULT_TENANT, selector, filters, startNs, endNs, direction, limit: tail ?? limit };
+  const query: LogQuery = { tenant, selector, filters, startNs, endNs, direction, limit: tail ?? limit };
   if (params.cursor !== undefined && params.cursor !== "") {
     try {
       query.cursor = decodeCursor(params.cursor, fingerprint(query), query.tenant);
     } catch (error) {
+      if (error instanceof ForeignCursorError) throw new ForbiddenError(`cursor: ${error.message}`);
       if (error instanceof CursorError) throw new InvalidQueryError(`cursor: ${error.message}`);
       throw error;
     }
@@ -130,12 +132,16 @@ async function* oldestFirst(pages: AsyncGenerator<ResultRow[], QueryEnd>): Async
   return next.value;
 }
 
-export function queryRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions) {
-  return new Elysia({ name: "routes.query" }).use(authPlugin(auth)).get(
+export function queryRoutes(store: LogStore, metrics: Metrics, access: AccessControl) {
+  return new Elysia({ name: "routes.query" }).use(access.plugin()).get(
     "/query",
-    async ({ query: params, request }) => {
+    async ({ query: params, request, identity }) => {
       rejectRepeated(request, SINGLE_VALUED);
-      const { query, pinned, reverse } = toLogQuery(params, nowNs());
+      const { query, pinned, reverse } = toLogQuery(params, nowNs(), identity.tenant);
+      // `tail` without a start reads back as far as the tenant may; a stated range must fit.
+      if (params.since === undefined && !params.start_time)
+        query.startNs = access.clampStart(identity.tenant, query.startNs, query.endNs);
+      access.checkRange(identity.tenant, query.startNs, query.endNs);
       const pages = runQuery(store, query);
       return streamed(reverse ? oldestFirst(pages) : pages, {
         open: '{"log_rows":[',
@@ -151,7 +157,7 @@ export function queryRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions
       });
     },
     {
-      auth: "always",
+      access: "read",
       query: QueryParams,
       detail: {
         summary: "Log lines of one or more containers in a time range",
@@ -161,7 +167,7 @@ export function queryRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions
           "read newest first, or take the last lines (tail) or the lines of the last hour (since).",
         tags: ["query"],
       },
-      response: { 200: QueryResult, 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
+      response: { 200: QueryResult, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody },
     },
   );
 }

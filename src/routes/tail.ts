@@ -6,9 +6,9 @@ import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { runQuery, type QueryEnd, type ResultRow } from "../query/engine.ts";
 import { Follower, type FollowEvent, type FollowOptions, type WriteNotifier } from "../query/follow.ts";
-import { DEFAULT_TENANT, type LogStore } from "../store/store.ts";
+import type { LogStore } from "../store/store.ts";
 import { nowNs } from "../time.ts";
-import { authPlugin, type AuthOptions } from "./auth.ts";
+import type { AccessControl } from "../access/access.ts";
 import { ErrorBody } from "./http.ts";
 import { MAX_LIMIT, renderSourcedRow } from "./query.ts";
 import { parseCount, parseRange, parseSelection, RangeParams, rejectRepeated, SelectionParams } from "./selection.ts";
@@ -39,10 +39,10 @@ function rowsEvent(rows: ResultRow[]): Uint8Array {
   return encoder.encode(text);
 }
 
-export function tailRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions, options: TailOptions) {
-  return new Elysia({ name: "routes.tail" }).use(authPlugin(auth)).get(
+export function tailRoutes(store: LogStore, metrics: Metrics, access: AccessControl, options: TailOptions) {
+  return new Elysia({ name: "routes.tail" }).use(access.plugin()).get(
     "/tail",
-    async ({ query: params, request }) => {
+    async ({ query: params, request, identity }) => {
       rejectRepeated(request, [
         "namespace",
         "pod_name",
@@ -60,11 +60,13 @@ export function tailRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions,
       const given = params.since !== undefined || (params.start_time !== undefined && params.start_time !== "");
       // The first lines: the last `tail` (of the range, when one is given, as kubectl's
       // --since with --tail), or all lines of the range.
-      const startNs = given ? parseRange(params, now).startNs : 0n;
+      const tenant = identity.tenant;
+      const startNs = given ? parseRange(params, now).startNs : access.clampStart(tenant, 0n, now);
+      access.checkRange(tenant, startNs, now);
       let initial: AsyncGenerator<ResultRow[], QueryEnd> | undefined;
       if (tail !== undefined && tail > 0) {
         initial = runQuery(store, {
-          tenant: DEFAULT_TENANT,
+          tenant,
           selector,
           filters,
           startNs,
@@ -73,7 +75,7 @@ export function tailRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions,
           limit: tail,
         });
       } else if (given) {
-        initial = runQuery(store, { tenant: DEFAULT_TENANT, selector, filters, startNs, endNs: now, direction: "forward" });
+        initial = runQuery(store, { tenant, selector, filters, startNs, endNs: now, direction: "forward" });
       }
       // A tail is read newest first and sent oldest first: those (at most MAX_LIMIT) are held.
       const newestFirst = tail !== undefined && tail > 0;
@@ -86,7 +88,7 @@ export function tailRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions,
         initial = undefined;
       }
       // Started once the first lines are read: it sends only what is written after `now`.
-      const follower = new Follower(store, DEFAULT_TENANT, selector, filters, now, options.notifier, options.follow);
+      const follower = new Follower(store, tenant, selector, filters, now, options.notifier, options.follow);
       const events = follower[Symbol.asyncIterator]();
       let pendingEvent: Promise<IteratorResult<FollowEvent>> | undefined;
       let sent = 0;
@@ -164,7 +166,7 @@ export function tailRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions,
       });
     },
     {
-      auth: "always",
+      access: "read",
       query: TailParams,
       detail: {
         summary: "Follow lines as Server-Sent Events",
@@ -175,7 +177,7 @@ export function tailRoutes(store: LogStore, metrics: Metrics, auth: AuthOptions,
           "every 15 s keeps the connection open.",
         tags: ["query"],
       },
-      response: { 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
+      response: { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody },
     },
   );
 }

@@ -7,7 +7,8 @@ import { collectAfterLargeBody } from "../memory.ts";
 import type { Metrics } from "../metrics.ts";
 import type { WriteNotifier } from "../query/follow.ts";
 import { StoreBusyError, StoreUnavailableError, type LogStore, type WriteResult as StoreWriteResult } from "../store/store.ts";
-import { authPlugin, type AuthOptions } from "./auth.ts";
+import type { AccessControl, Identity } from "../access/access.ts";
+import { tenantLabel } from "../access/tenant.ts";
 import { ErrorBody } from "./http.ts";
 
 /** How many rejection reasons a response lists; the counts cover all of them. */
@@ -39,6 +40,7 @@ const writeResponses = {
   200: WriteResult,
   400: ErrorBody,
   401: ErrorBody,
+  403: ErrorBody,
   408: ErrorBody,
   413: ErrorBody,
   415: ErrorBody,
@@ -67,24 +69,38 @@ const recordExample = {
   time: "2018-05-03T12:04:57.094408152Z",
 };
 
-export interface WriteRouteOptions extends IngestOptions, AuthOptions {
+export interface WriteRouteOptions extends IngestOptions {
+  access: AccessControl;
   budget: ByteBudget;
   /** Told when lines are stored: followers read them at once rather than at their next poll. */
   notifier?: WriteNotifier;
 }
 
 export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRouteOptions) {
-  const ingest = async (request: Request) => {
+  const { access } = options;
+  const ingest = async (request: Request, identity: Identity) => {
     const lease = new Lease(options.budget, BUDGET_WAIT_MS);
     let decodedBytes = 0;
     try {
-      const decoded = await decodeWriteRequest(request, options, lease);
+      const decoded = await decodeWriteRequest(request, options, identity.tenant, lease);
       decodedBytes = decoded.decodedBytes;
       collectAfterLargeBody(decodedBytes);
       const encoding = request.headers.get("content-encoding") || "identity";
       metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
       metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);
+      const lineBytes = bytesOf(decoded.entries);
+      // The tenant's ingest rate: a refused batch costs nothing and comes again (429).
+      const tenant = tenantLabel(identity.tenant);
+      try {
+        access.admitIngest(identity.tenant, decoded.entries.length, lineBytes);
+      } catch (error) {
+        metrics.tenantLimited.inc({ tenant: metrics.tenantLabels.of(tenant) });
+        throw error;
+      }
       const stored = await writeEntries(store, metrics, decoded);
+      const label = metrics.tenantLabels.of(tenant);
+      metrics.tenantLines.inc({ tenant: label }, decoded.entries.length - stored.rejected.length - stored.deduplicated);
+      metrics.tenantBytes.inc({ tenant: label }, lineBytes);
       if (decoded.entries.length > 0) options.notifier?.notify();
       return answer(store, metrics, decoded, stored);
     } finally {
@@ -95,7 +111,7 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
 
   return (
     new Elysia({ name: "routes.write" })
-      .use(authPlugin(options))
+      .use(access.plugin())
       .get(
         "/write",
         async ({ status }) => {
@@ -103,7 +119,7 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
           return health.healthy ? health : status(503, health);
         },
         {
-          auth: "protect-all",
+          access: "protect-all",
           detail: {
             summary: "Health probe",
             description: "200 with healthy: true when the store takes writes and queries; 503 with a detail otherwise.",
@@ -112,8 +128,8 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
           response: { 200: HealthStatus, 401: ErrorBody, 503: HealthStatus },
         },
       )
-      .post("/write", ({ request }) => ingest(request), {
-        auth: "always",
+      .post("/write", ({ request, identity }) => ingest(request, identity), {
+        access: "write",
         parse: "none",
         detail: {
           summary: "Ingest a batch of Fluent Bit records",
@@ -138,13 +154,20 @@ export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRou
       })
       // Fluent Bit's http output posts to "/" unless URI is set, and drops a batch answered 404:
       // accept it there too rather than lose logs to a missing line of configuration.
-      .post("/", ({ request }) => ingest(request), {
-        auth: "always",
+      .post("/", ({ request, identity }) => ingest(request, identity), {
+        access: "write",
         parse: "none",
         detail: { summary: "Alias of POST /write (Fluent Bit's default URI)", tags: ["ingest"] },
         response: writeResponses,
       })
   );
+}
+
+/** The bytes of the lines' text (UTF-8), as tenants' ingest rates count them. */
+function bytesOf(entries: readonly { log: string }[]): number {
+  let bytes = 0;
+  for (const e of entries) bytes += Buffer.byteLength(e.log);
+  return bytes;
 }
 
 /** Stores the entries, timing the store; store trouble propagates to the one error mapping. */

@@ -1,5 +1,6 @@
 // The Cassandra store's options, apart from the store so that the option table (config.ts) can
 // name the consistency levels without loading the driver.
+import { RetentionPolicy, type RetentionRule } from "./retention.ts";
 import type { StoreObserver } from "./store.ts";
 
 export type ReplicationStrategy = "SimpleStrategy" | "NetworkTopologyStrategy";
@@ -32,7 +33,12 @@ export interface CassandraStoreOptions {
   consistency: ConsistencyName;
   writeConcurrency: number;
   writeBufferSize: number;
-  retentionSeconds: number;
+  /** The default retention (--retention), seconds; 0: forever. */
+  retentionSeconds?: number;
+  /** Per-namespace overrides of retentionSeconds (--retention-rules). */
+  retentionRules?: readonly RetentionRule[];
+  /** The retention of every namespace; when given, retentionSeconds and retentionRules are not read. */
+  retention?: RetentionPolicy;
   /** Largest text sent in one request (MAX_REQUEST_BYTES): larger lines are rejected unsent. */
   maxRequestBytes?: number;
   /** A page read from one partition holds about this many bytes of text. */
@@ -42,4 +48,11 @@ export interface CassandraStoreOptions {
   observer?: StoreObserver;
   /** Driver schema-refresh debounce (ms); tests lower it. */
   refreshSchemaDelay?: number;
+}
+
+/** The store's retention policy from its options. */
+export function retentionOf(
+  options: Pick<CassandraStoreOptions, "retention" | "retentionSeconds" | "retentionRules">,
+): RetentionPolicy {
+  return options.retention ?? new RetentionPolicy(options.retentionSeconds ?? 0, options.retentionRules ?? []);
 }

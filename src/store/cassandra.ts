@@ -17,7 +17,7 @@
 // line hits the same primary key (an upsert), so retries never duplicate.
 import cassandra from "cassandra-driver";
 import { readFileSync } from "node:fs";
-import type { CassandraStoreOptions, ConsistencyName } from "./cassandra-options.ts";
+import { retentionOf, type CassandraStoreOptions, type ConsistencyName } from "./cassandra-options.ts";
 import { log } from "../log.ts";
 import { NS_PER_SECOND, nowNs } from "../time.ts";
 import {
@@ -29,7 +29,16 @@ import {
   sequenceNumbers,
   sourceKey,
 } from "./lines.ts";
-import { cutPages, PageSizer, remainingRange, RunOrderer } from "./reading.ts";
+import {
+  cutPages,
+  listingStartNs,
+  PageSizer,
+  remainingRange,
+  RunOrderer,
+  streamsWithinRetention,
+  withinRetention,
+} from "./reading.ts";
+import type { RetentionPolicy } from "./retention.ts";
 import { Semaphore } from "./semaphore.ts";
 import {
   DEFAULT_PAGE_BYTES,
@@ -155,6 +164,8 @@ export class CassandraStore implements LogStore {
   /** First and last times known written to the stream index, per container and day. */
   private readonly knownStreams = new Map<string, { firstNs: bigint; lastNs: bigint }>();
   private readonly statements: Statements;
+  /** The retention of each namespace: the TTL of its lines and index rows, the cutoff of reads. */
+  private readonly retention: RetentionPolicy;
   private queued = 0;
   private inFlight = new Set<Promise<unknown>>();
   private closed = false;
@@ -166,6 +177,7 @@ export class CassandraStore implements LogStore {
     this.consistency = types.consistencies[toConsistencyKey(options.consistency)];
     this.writeOptions = { prepare: true, consistency: this.consistency, isIdempotent: true };
     this.writes = new Semaphore(options.writeConcurrency);
+    this.retention = retentionOf(options);
     const ks = options.keyspace;
     const columns = "namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, source";
     const values = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
@@ -264,27 +276,25 @@ export class CassandraStore implements LogStore {
     const seqs = sequenceNumbers(entries);
     const rejected = new Map<number, string>();
     const maxBytes = this.options.maxRequestBytes ?? MAX_REQUEST_BYTES;
-    const retention = this.options.retentionSeconds;
+    const policy = this.retention;
+    // Whether statements state their TTL: when some line may expire, every one does, 0 (no expiry)
+    // included, so that no table default applies to a namespace whose retention differs from it.
+    const statedTtl = policy.expires;
     const nowTimeNs = nowNs();
     const s = this.statements;
     const partitions = new Map<string, Partition>();
     /** Index rows to write, with the entries that need them (lists filled as entries are seen). */
     const index = new Map<string, { query: string; params: unknown[]; at: number[][] }>();
     const now = Date.now();
-    // With a retention, index rows expire: one written more than a day ago is written again, so
-    // that a container logging for longer than the retention keeps its source row alive.
-    const known = (key: string) => {
+    // Index rows that expire are written again when written more than a day ago, so that a
+    // container logging for longer than its retention keeps its source row alive.
+    const need = (key: string, expires: boolean, dependents: number[], query: string, params: unknown[]) => {
       const at = this.knownIndex.get(key);
-      return at !== undefined && (retention === 0 || now - at < DAY_SECONDS * 1000);
-    };
-    const need = (key: string, dependents: number[], query: string, params: unknown[]) => {
-      if (known(key)) return;
+      if (at !== undefined && (!expires || now - at < DAY_SECONDS * 1000)) return;
       const item = index.get(key);
       if (item) item.at.push(dependents);
       else index.set(key, { query, params, at: [dependents] });
     };
-    // Index rows outlive the longest-lived line they point to.
-    const indexTtl = retention > 0 ? [retention + DAY_SECONDS] : [];
     let last: SourceRun | undefined;
     let lastPartition: { bucket: bigint; run: SourceRun; p: Partition } | undefined;
     for (let i = 0; i < entries.length; i++) {
@@ -294,9 +304,21 @@ export class CassandraStore implements LogStore {
         const container = last !== undefined && sameContainer(last.e, e) ? last.container : containerKey(e);
         const key = sourceKey(e);
         const id = BigInt.asIntN(64, Bun.hash.wyhash(key));
-        last = { e, source: int64(id), container, at: [], tooLarge: tooLargeFor(key, maxBytes, "metadata (labels)") };
+        // The run's namespace decides the TTL of its lines; its index rows outlive the
+        // longest-lived line they point to by a day.
+        const seconds = last !== undefined && sameContainer(last.e, e) ? last.seconds : policy.secondsFor(e.tenant, e.namespace);
+        const indexTtl = statedTtl ? [indexTtlFor(seconds)] : [];
+        last = {
+          e,
+          source: int64(id),
+          container,
+          at: [],
+          tooLarge: tooLargeFor(key, maxBytes, "metadata (labels)"),
+          seconds,
+          indexTtl,
+        };
         if (last.tooLarge === undefined)
-          need(compositeKey(container, `s${id}`), last.at, retention > 0 ? s.insertSourceWithTtl : s.insertSource, [
+          need(compositeKey(container, `s${id}`), seconds > 0, last.at, statedTtl ? s.insertSourceWithTtl : s.insertSource, [
             storedNamespace(e),
             e.pod,
             e.container,
@@ -334,14 +356,16 @@ export class CassandraStore implements LogStore {
           firstNs: e.timeNs,
           lastNs: e.timeNs,
           latest: i,
+          seconds: last.seconds,
         };
         partitions.set(pk, p);
         const names = [storedNamespace(e), e.pod, e.container];
-        need(pk, p.at, retention > 0 ? s.insertBucketWithTtl : s.insertBucket, [...names, day, bucket, ...indexTtl]);
-        need(compositeKey(last.container, `d${day}`), p.at, retention > 0 ? s.insertDayWithTtl : s.insertDay, [
+        const expires = last.seconds > 0;
+        need(pk, expires, p.at, statedTtl ? s.insertBucketWithTtl : s.insertBucket, [...names, day, bucket, ...last.indexTtl]);
+        need(compositeKey(last.container, `d${day}`), expires, p.at, statedTtl ? s.insertDayWithTtl : s.insertDay, [
           ...names,
           day,
-          ...indexTtl,
+          ...last.indexTtl,
         ]);
       }
       const row: unknown[] = [
@@ -356,7 +380,7 @@ export class CassandraStore implements LogStore {
         e.log,
         last.source,
       ];
-      if (retention > 0) row.push(ttlFor(e.timeNs, nowTimeNs, retention));
+      if (statedTtl) row.push(last.seconds > 0 ? ttlFor(e.timeNs, nowTimeNs, last.seconds) : 0);
       p.rows.push(row);
       p.bytes.push(e.log.length);
       p.at.push(i);
@@ -397,7 +421,7 @@ export class CassandraStore implements LogStore {
     const indexFailure = indexResults.find((r) => r.status === "rejected");
     if (indexFailure) throw (indexFailure as PromiseRejectedResult).reason;
 
-    const insert = retention > 0 ? this.statements.insertWithTtl : this.statements.insert;
+    const insert = statedTtl ? this.statements.insertWithTtl : this.statements.insert;
     const batches: Promise<unknown>[] = [];
     for (const p of partitions.values()) {
       let start = 0;
@@ -445,24 +469,23 @@ export class CassandraStore implements LogStore {
         d.latest = p.latest;
       }
     }
-    const ttl = this.options.retentionSeconds > 0 ? this.options.retentionSeconds + DAY_SECONDS : 0;
     const writes: { query: string; params: unknown[]; at: number[][]; done: () => void }[] = [];
     const now = Date.now();
     for (const d of days.values()) {
-      // Written again daily with a retention, so that the day outlives its latest line.
-      const dayKey = compositeKey("day", entries[d.latest]!.tenant, String(d.p.day));
+      const tenant = entries[d.latest]!.tenant;
+      // One row lists a day for all of a tenant's namespaces. A later write of it with a shorter
+      // TTL would shorten its life (Cassandra keeps the latest write's), so it lives as long as
+      // the longest retention the tenant's namespaces may have; reads drop what is past each
+      // namespace's own. Written again daily when it expires, so that the day outlives its lines.
+      const ttl = streamDayTtlFor(this.retention, tenant);
+      const dayKey = compositeKey("day", tenant, String(d.p.day));
       const at = this.knownIndex.get(dayKey);
       if (at !== undefined && (ttl === 0 || now - at < DAY_SECONDS * 1000)) continue;
-      if (
-        writes.some(
-          (w) =>
-            w.query === this.statements.insertStreamDay && w.params[0] === entries[d.latest]!.tenant && w.params[2] === d.p.day,
-        )
-      )
+      if (writes.some((w) => w.query === this.statements.insertStreamDay && w.params[0] === tenant && w.params[2] === d.p.day))
         continue;
       writes.push({
         query: this.statements.insertStreamDay,
-        params: [entries[d.latest]!.tenant, yearOf(d.p.day), d.p.day, ttl],
+        params: [tenant, yearOf(d.p.day), d.p.day, ttl],
         at: d.at,
         done: () => this.rememberIndex(dayKey),
       });
@@ -470,6 +493,8 @@ export class CassandraStore implements LogStore {
     for (const [key, d] of days) {
       const known = this.knownStreams.get(key);
       const e = entries[d.latest]!;
+      // A stream's row holds one namespace: it outlives that namespace's lines by a day.
+      const ttl = indexTtlFor(d.p.seconds);
       const where = [e.tenant, d.p.day, e.namespace, e.pod, e.container];
       if (known === undefined || d.lastNs > known.lastNs) {
         writes.push({
@@ -528,8 +553,11 @@ export class CassandraStore implements LogStore {
     this.knownIndex.set(key, Date.now());
   }
 
-  async streams(tenant: string, startNs: bigint, endNs: bigint): Promise<StreamInfo[]> {
+  async streams(tenant: string, from: bigint, endNs: bigint): Promise<StreamInfo[]> {
     if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
+    const now = nowNs();
+    // Nothing past retention is listed, whether or not its TTL has removed it yet.
+    const startNs = listingStartNs(this.retention, tenant, from, now);
     if (endNs < startNs || endNs < 0n) return [];
     const firstDay = Number((startNs < 0n ? 0n : startNs) / NS_PER_DAY);
     const lastDay = Number(endNs / NS_PER_DAY);
@@ -568,11 +596,13 @@ export class CassandraStore implements LogStore {
         }
       }
     }
-    return [...found.values()];
+    return streamsWithinRetention([...found.values()], this.retention, now, endNs);
   }
 
-  async *read(stream: StreamRef, range: StreamRead): AsyncIterable<OrderedRow[]> {
+  async *read(stream: StreamRef, asked: StreamRead): AsyncIterable<OrderedRow[]> {
     if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
+    // Nothing past the namespace's retention is read, whether or not its TTL has removed it yet.
+    const range = withinRetention(asked, this.retention.cutoffNs(stream.tenant, stream.namespace, nowNs()));
     const { startNs, endNs } = remainingRange(range);
     if (endNs < startNs || endNs < 0n) return;
     const forward = range.direction === "forward";
@@ -767,6 +797,8 @@ interface Partition {
   firstNs: bigint;
   lastNs: bigint;
   latest: number;
+  /** The retention of its namespace, seconds (0: forever). */
+  seconds: number;
 }
 
 /** A run of a batch's entries of one container and one source. */
@@ -778,6 +810,9 @@ interface SourceRun {
   at: number[];
   /** Why the run's source row cannot be written (too large), if so: its lines are rejected. */
   tooLarge?: string;
+  /** The retention of its namespace, seconds (0: forever), and the TTL parameter of its index rows. */
+  seconds: number;
+  indexTtl: number[];
 }
 
 /**
@@ -835,6 +870,16 @@ function ttlFor(timeNs: bigint, nowNs: bigint, retention: number): number {
   return Math.max(1, Math.min(retention, retention - Math.max(0, age)));
 }
 
+/** TTL of an index row pointing to lines kept `seconds` (0: forever): a day longer than they. */
+export function indexTtlFor(seconds: number): number {
+  return seconds > 0 ? seconds + DAY_SECONDS : 0;
+}
+
+/** TTL of a tenant's log_stream_days rows: a day longer than the longest retention it may have. */
+export function streamDayTtlFor(policy: RetentionPolicy, tenant: string): number {
+  return indexTtlFor(policy.longestSecondsIn(tenant));
+}
+
 /** A frozen map as the driver returns it, as a plain record (keys kept as data). */
 function labelsOf(value: unknown): Record<string, string> {
   if (value === null || typeof value !== "object") return {};
@@ -856,8 +901,72 @@ export function compactionWindowHours(retentionSeconds: number): number {
   return Math.max(1, Math.round(retentionSeconds / 3600 / 24));
 }
 
+/** What the retention makes of the tables' settings. */
+export interface RetentionSchema {
+  /** default_time_to_live of log_lines, and of the index tables. */
+  linesTtl: number;
+  indexTtl: number;
+  /** TWCS window of log_lines, hours. */
+  windowHours: number;
+  /** TWCS drops expired cells of a window's SSTable on its own (lines of mixed TTLs share windows). */
+  uncheckedTombstoneCompaction: boolean;
+  /** gc_grace_seconds of a new log_lines table. */
+  gcGraceSeconds: number;
+}
+
+/**
+ * The tables' settings for a retention policy.
+ *
+ * One retention for every namespace (no rules): the tables' default TTLs are the retention (and a
+ * day longer for the index), as every line expires alike; TWCS windows are a 24th of it.
+ *
+ * With rules, lines of different namespaces share the tables with different TTLs, so no table
+ * default can be right for all: every statement states its TTL (USING TTL 0 for a namespace kept
+ * forever: an explicit 0 is no expiry, whatever the table default) and the defaults are 0, which
+ * expires nothing by mistake. The TWCS window follows the longest finite retention (a 24th of it):
+ * windows cut for a shorter one would leave the longest-lived lines spread over hundreds of
+ * SSTables (30 days in windows cut for 1 day: 720), and TWCS wants a few dozen windows over the
+ * data it keeps. Lines of a shorter retention then share windows with longer-lived ones: an
+ * SSTable is dropped whole only once all of it has expired, so unchecked tombstone compaction is
+ * on, letting a closed window's SSTable purge the expired cells it holds on its own (once over
+ * tombstone_threshold, 20% by default). Namespaces kept forever never expire whatever the window.
+ */
+export function retentionSchema(policy: RetentionPolicy): RetentionSchema {
+  const finite = policy.distinctSeconds();
+  const shortest = finite[0];
+  const gcGraceSeconds = shortest === undefined ? 864000 : Math.min(shortest, 10800);
+  if (policy.uniform) {
+    const ttl = Math.max(0, policy.defaultSeconds);
+    return {
+      linesTtl: ttl,
+      indexTtl: indexTtlFor(ttl),
+      windowHours: compactionWindowHours(ttl),
+      uncheckedTombstoneCompaction: false,
+      gcGraceSeconds,
+    };
+  }
+  return {
+    linesTtl: 0,
+    indexTtl: 0,
+    windowHours: compactionWindowHours(finite.at(-1) ?? 0),
+    uncheckedTombstoneCompaction: policy.expires,
+    gcGraceSeconds,
+  };
+}
+
+function compactionOf(schema: RetentionSchema): string {
+  const unchecked = schema.uncheckedTombstoneCompaction ? ", 'unchecked_tombstone_compaction': 'true'" : "";
+  return `{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${schema.windowHours}${unchecked}}`;
+}
+
+/** The index tables: their rows point to lines and outlive them by a day. */
+const INDEX_TABLES = ["log_sources", "log_buckets", "log_days", "log_stream_days", "log_streams"];
+
 export function schemaStatements(
-  options: Pick<CassandraStoreOptions, "keyspace" | "replicationStrategy" | "replicationFactors" | "retentionSeconds">,
+  options: Pick<
+    CassandraStoreOptions,
+    "keyspace" | "replicationStrategy" | "replicationFactors" | "retentionSeconds" | "retentionRules" | "retention"
+  >,
 ): string[] {
   const ks = options.keyspace;
   const replication =
@@ -866,8 +975,8 @@ export function schemaStatements(
           .map(([dc, rf]) => `'${dc}': ${rf}`)
           .join(", ")}}`
       : `{'class': 'SimpleStrategy', 'replication_factor': ${options.replicationFactors.cluster ?? 1}}`;
-  const ttl = options.retentionSeconds > 0 ? options.retentionSeconds : 0;
-  const twcs = `{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${compactionWindowHours(options.retentionSeconds)}}`;
+  const schema = retentionSchema(retentionOf(options));
+  const indexTtl = schema.indexTtl;
   return [
     `CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = ${replication}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_lines (
@@ -875,42 +984,43 @@ export function schemaStatements(
       ts bigint, id bigint, seq bigint, stream text, log text, source bigint,
       PRIMARY KEY ((namespace, pod_name, container_name, bucket), ts, id)
     ) WITH CLUSTERING ORDER BY (ts ASC, id ASC)
-      AND compaction = ${twcs}
-      AND default_time_to_live = ${ttl}
-      AND gc_grace_seconds = ${ttl > 0 ? Math.min(ttl, 10800) : 864000}`,
+      AND compaction = ${compactionOf(schema)}
+      AND default_time_to_live = ${schema.linesTtl}
+      AND gc_grace_seconds = ${schema.gcGraceSeconds}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_sources (
       namespace text, pod_name text, container_name text, source bigint,
       pod_id text, docker_id text, host text, labels frozen<map<text, text>>,
       PRIMARY KEY ((namespace, pod_name, container_name), source)
-    ) WITH default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+    ) WITH default_time_to_live = ${indexTtl}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_buckets (
       namespace text, pod_name text, container_name text, day int, bucket bigint,
       PRIMARY KEY ((namespace, pod_name, container_name, day), bucket)
     ) WITH CLUSTERING ORDER BY (bucket ASC)
-      AND default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+      AND default_time_to_live = ${indexTtl}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_days (
       namespace text, pod_name text, container_name text, day int,
       PRIMARY KEY ((namespace, pod_name, container_name), day)
     ) WITH CLUSTERING ORDER BY (day ASC)
-      AND default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+      AND default_time_to_live = ${indexTtl}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_stream_days (
       tenant text, year int, day int,
       PRIMARY KEY ((tenant, year), day)
     ) WITH CLUSTERING ORDER BY (day ASC)
-      AND default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+      AND default_time_to_live = ${indexTtl}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_streams (
       tenant text, day int, namespace text, pod_name text, container_name text,
       first_ts bigint, last_ts bigint, labels frozen<map<text, text>>, host text,
       PRIMARY KEY ((tenant, day), namespace, pod_name, container_name)
-    ) WITH default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`,
+    ) WITH default_time_to_live = ${indexTtl}`,
   ];
 }
 
 /**
  * Creates what is missing. Existing keyspace and tables are checked first, so that replicas
  * starting together rarely race on a schema change; IF NOT EXISTS covers the rest, and the driver
- * waits for schema agreement after each change. A changed
- * --retention is applied to the existing tables (TTL and compaction windows).
+ * waits for schema agreement after each change. A changed --retention or --retention-rules is
+ * applied to the existing tables (default TTLs and compaction windows; rows keep the TTL they
+ * were written with).
  */
 async function createSchema(client: cassandra.Client, options: CassandraStoreOptions): Promise<void> {
   const ks = options.keyspace;
@@ -936,19 +1046,27 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
     // A keyspace from before the stream index: build it from the day and bucket index, once.
     if (existing.has("log_days")) await backfillStreams(client, options);
   }
+  const schema = retentionSchema(retentionOf(options));
   const lines = existing.get("log_lines");
-  const ttl = options.retentionSeconds > 0 ? options.retentionSeconds : 0;
-  const window = String(compactionWindowHours(options.retentionSeconds));
+  const compaction = (lines?.compaction ?? {}) as Record<string, string>;
   if (
     lines &&
-    (lines.default_time_to_live !== ttl || (lines.compaction as Record<string, string>)?.compaction_window_size !== window)
+    (lines.default_time_to_live !== schema.linesTtl ||
+      compaction.compaction_window_size !== String(schema.windowHours) ||
+      (compaction.unchecked_tombstone_compaction === "true") !== schema.uncheckedTombstoneCompaction)
   ) {
-    log.info("applying the retention to existing tables", { retentionSeconds: ttl, compactionWindowHours: window });
+    log.info("applying the retention to the lines table", {
+      defaultTimeToLive: schema.linesTtl,
+      compactionWindowHours: schema.windowHours,
+    });
     await client.execute(
-      `ALTER TABLE ${ks}.log_lines WITH default_time_to_live = ${ttl} AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${window}}`,
+      `ALTER TABLE ${ks}.log_lines WITH default_time_to_live = ${schema.linesTtl} AND compaction = ${compactionOf(schema)}`,
     );
-    for (const table of ["log_sources", "log_buckets", "log_days", "log_stream_days", "log_streams"]) {
-      await client.execute(`ALTER TABLE ${ks}.${table} WITH default_time_to_live = ${ttl > 0 ? ttl + DAY_SECONDS : 0}`);
+  }
+  for (const table of INDEX_TABLES) {
+    const row = existing.get(table);
+    if (row && row.default_time_to_live !== schema.indexTtl) {
+      await client.execute(`ALTER TABLE ${ks}.${table} WITH default_time_to_live = ${schema.indexTtl}`);
     }
   }
 }
@@ -960,6 +1078,7 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
  */
 async function backfillStreams(client: cassandra.Client, options: CassandraStoreOptions): Promise<void> {
   const ks = options.keyspace;
+  const policy = retentionOf(options);
   let filled = 0;
   let pageState: string | undefined;
   do {
@@ -969,15 +1088,21 @@ async function backfillStreams(client: cassandra.Client, options: CassandraStore
       pageState,
     });
     pageState = page.pageState ?? undefined;
-    for (const row of page.rows) await backfillStreamDay(client, options, row);
+    for (const row of page.rows) await backfillStreamDay(client, options, policy, row);
     filled += page.rows.length;
   } while (pageState);
   log.info("stream index built from the day index", { keyspace: ks, streamDays: filled });
 }
 
-async function backfillStreamDay(client: cassandra.Client, options: CassandraStoreOptions, row: cassandra.types.Row) {
+async function backfillStreamDay(
+  client: cassandra.Client,
+  options: CassandraStoreOptions,
+  policy: RetentionPolicy,
+  row: cassandra.types.Row,
+) {
   const ks = options.keyspace;
-  const ttl = options.retentionSeconds > 0 ? options.retentionSeconds + DAY_SECONDS : 0;
+  // Data from before the stream index is the default tenant's.
+  const ttl = indexTtlFor(policy.secondsFor(DEFAULT_TENANT, row.namespace as string));
   const key = [row.namespace, row.pod_name, row.container_name] as string[];
   const buckets = await client.execute(
     `SELECT min(bucket) AS first, max(bucket) AS last FROM ${ks}.log_buckets WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day = ?`,
@@ -997,7 +1122,7 @@ async function backfillStreamDay(client: cassandra.Client, options: CassandraSto
   const where = [DEFAULT_TENANT, row.day, ...key];
   await client.execute(
     `INSERT INTO ${ks}.log_stream_days (tenant, year, day) VALUES (?, ?, ?) USING TTL ?`,
-    [DEFAULT_TENANT, yearOf(row.day as number), row.day, ttl],
+    [DEFAULT_TENANT, yearOf(row.day as number), row.day, streamDayTtlFor(policy, DEFAULT_TENANT)],
     { prepare: true },
   );
   await client.execute(

@@ -1,6 +1,15 @@
 // What every store's reads share: the order of rows in a direction, the cursor as a boundary,
 // runs of equal times put in order, and pages sized in bytes of text.
-import { ROW_OVERHEAD_BYTES, type Direction, type LogRow, type OrderedRow, type Position, type StreamRead } from "./store.ts";
+import {
+  ROW_OVERHEAD_BYTES,
+  type Direction,
+  type LogRow,
+  type OrderedRow,
+  type Position,
+  type StreamInfo,
+  type StreamRead,
+} from "./store.ts";
+import type { RetentionPolicy } from "./retention.ts";
 
 /** The order of rows of one stream: time, then seq, then id. */
 export function comparePositions(a: Position, b: Position): number {
@@ -117,4 +126,44 @@ export class PageSizer {
   pageEstimate(): number | undefined {
     return this.rows === 0 ? undefined : Math.ceil((this.fetchSize() * this.bytes) / this.rows);
   }
+}
+
+/**
+ * A read's range with its start raised to the stream's retention cutoff (0n: none), so that no
+ * line past its namespace's retention is returned, whether or not the store has removed it yet.
+ */
+export function withinRetention(range: StreamRead, cutoffNs: bigint): StreamRead {
+  return cutoffNs > range.startNs ? { ...range, startNs: cutoffNs } : range;
+}
+
+/**
+ * The streams an index listed for a range ending at endNs, less what lies past each one's
+ * retention: a stream that began before its cutoff starts at it, and one left with nothing in the
+ * range (its last line past the cutoff, or the cutoff past the range) is dropped.
+ */
+export function streamsWithinRetention(
+  streams: StreamInfo[],
+  policy: RetentionPolicy,
+  nowNs: bigint,
+  endNs: bigint,
+): StreamInfo[] {
+  if (!policy.expires) return streams;
+  const out: StreamInfo[] = [];
+  for (const s of streams) {
+    const cutoff = policy.cutoffNs(s.tenant, s.namespace, nowNs);
+    if (s.firstNs >= cutoff) out.push(s);
+    else if (s.lastNs >= cutoff && cutoff <= endNs) out.push({ ...s, firstNs: cutoff });
+  }
+  return out;
+}
+
+/**
+ * Where a listing of a tenant's streams need start: nothing older than the tenant's longest
+ * retention can be listed, so the index need not be read before it.
+ */
+export function listingStartNs(policy: RetentionPolicy, tenant: string, startNs: bigint, nowNs: bigint): bigint {
+  const longest = policy.longestSecondsIn(tenant);
+  if (longest === 0) return startNs;
+  const oldest = nowNs - BigInt(longest) * 1_000_000_000n;
+  return oldest > startNs ? oldest : startNs;
 }

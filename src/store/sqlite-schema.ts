@@ -2,6 +2,7 @@
 // by the store (reads) and its writer thread (writes).
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
+import type { RetentionRule } from "./retention.ts";
 
 export type EmbeddedSync = "full" | "normal";
 
@@ -171,7 +172,11 @@ export interface PackedBatch {
 export type WriterRequest =
   | { type: "open"; path: string; sync: EmbeddedSync }
   | { type: "write"; id: number; batch: PackedBatch }
-  | { type: "expire"; id: number; beforeNs: bigint }
+  /**
+   * Deletes what is past retention: each container's lines older than its namespace's cutoff
+   * (the policy's, at nowNs), then the stream index rows and containers left without lines.
+   */
+  | { type: "expire"; id: number; defaultSeconds: number; rules: RetentionRule[]; nowNs: bigint }
   | { type: "close"; id: number };
 
 /** The id of the writer's reply to "open" (0 is a failure of the thread itself). */
@@ -188,7 +193,9 @@ export interface WriterReply {
   settings?: WriterSettings;
   /** The batch (or request) failed as a whole and nothing of it is stored: a retry is safe. */
   error?: string;
+  /** Lines a sweep deleted, and containers (with their stream index rows) it removed. */
   deleted?: number;
+  removed?: number;
   /** Lines that met a line another batch had stored under the same key. */
   deduplicated?: number;
   /** Lines refused for good, by index in the batch; the others are stored. */

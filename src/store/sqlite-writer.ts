@@ -8,6 +8,7 @@
 // batch as a whole: it is rolled back and the client retries it.
 import type { Database, SQLiteError, Statement } from "bun:sqlite";
 import { compositeKey } from "./lines.ts";
+import { RetentionPolicy, type RetentionRule } from "./retention.ts";
 import {
   migrate,
   NS_PER_DAY,
@@ -36,11 +37,13 @@ let selectContainer: Statement;
 let insertContainer: Statement;
 let selectSource: Statement;
 let insertSource: Statement;
-let selectContainerIds: Statement;
-let deleteBefore: Statement;
+let selectContainerList: Statement;
+let selectFirstKept: Statement;
+let deleteLinesBefore: Statement;
 let upsertStream: Statement;
 let deleteStreamsBefore: Statement;
 let trimStreamsAt: Statement;
+let deleteEmptyContainer: Statement;
 const containerIds = new Map<string, number>();
 const sourceIds = new Map<string, number>();
 let pending: { id: number; batch: PackedBatch }[] = [];
@@ -69,11 +72,21 @@ function open(path: string, sync: "full" | "normal"): void {
   );
   selectSource = prepare("SELECT id FROM sources WHERE pod_id = ? AND docker_id = ? AND host = ? AND labels = ?");
   insertSource = prepare("INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
-  selectContainerIds = prepare("SELECT id FROM containers");
-  deleteBefore = prepare("DELETE FROM lines WHERE container_id = ? AND ts < ?");
   upsertStream = prepare(UPSERT_STREAM);
-  deleteStreamsBefore = prepare("DELETE FROM streams WHERE last_ts < ?");
-  trimStreamsAt = prepare("UPDATE streams SET first_ts = ?1 WHERE first_ts < ?1");
+  selectContainerList = prepare("SELECT id, tenant, namespace, pod, container FROM containers");
+  // The earliest line a container may hold: every line's time is within its day's stream row.
+  selectFirstKept = prepare("SELECT min(first_ts) AS first FROM streams WHERE container_id = ?").safeIntegers(true);
+  // At most ?3 rows at a time, through the (container_id, ts) index.
+  deleteLinesBefore = prepare(
+    "DELETE FROM lines WHERE rowid IN (SELECT rowid FROM lines WHERE container_id = ?1 AND ts < ?2 LIMIT ?3)",
+  );
+  deleteStreamsBefore = prepare("DELETE FROM streams WHERE container_id = ?1 AND last_ts < ?2");
+  trimStreamsAt = prepare("UPDATE streams SET first_ts = ?2 WHERE container_id = ?1 AND first_ts < ?2");
+  deleteEmptyContainer = prepare(
+    `DELETE FROM containers WHERE id = ?1
+       AND NOT EXISTS (SELECT 1 FROM streams WHERE container_id = ?1)
+       AND NOT EXISTS (SELECT 1 FROM lines WHERE container_id = ?1)`,
+  );
 }
 
 /** Finalizes every statement, then checkpoints and closes: the data file alone holds every line. */
@@ -229,6 +242,95 @@ function forgetIds(): void {
   sourceIds.clear();
 }
 
+/**
+ * Rows a sweep deletes in one transaction, and about the longest it holds the writer in one go
+ * (checked between statements of at most SWEEP_STATEMENT_ROWS rows).
+ */
+const SWEEP_ROWS = 20_000;
+const SWEEP_STATEMENT_ROWS = 2_000;
+const SWEEP_SLICE_MS = 50;
+
+interface Sweep {
+  id: number;
+  policy: RetentionPolicy;
+  nowNs: bigint;
+  containers: [number, string, string, string, string][];
+  /** The next container to sweep. */
+  at: number;
+  deleted: number;
+  removed: number;
+}
+
+let sweep: Sweep | undefined;
+
+function startSweep(id: number, defaultSeconds: number, rules: RetentionRule[], nowNs: bigint): void {
+  sweep = {
+    id,
+    policy: new RetentionPolicy(defaultSeconds, rules),
+    nowNs,
+    containers: selectContainerList.values() as Sweep["containers"],
+    at: 0,
+    deleted: 0,
+    removed: 0,
+  };
+  sweepSlice();
+}
+
+/**
+ * One slice of the sweep, in one transaction: containers in turn, each namespace's cutoff its own,
+ * until SWEEP_ROWS lines are deleted or SWEEP_SLICE_MS have passed; then writes that came in the
+ * meantime go first (setImmediate), and the next slice goes on where this one stopped. A
+ * container's index goes with its lines: its stream rows wholly past the cutoff are deleted,
+ * the others start at it, and a container left with none (so with no lines) is removed.
+ */
+function sweepSlice(): void {
+  const s = sweep;
+  if (s === undefined || db === undefined) return;
+  // Writes that came in since the last slice go first.
+  if (pending.length > 0) flush();
+  const deadline = performance.now() + SWEEP_SLICE_MS;
+  try {
+    db.transaction(() => {
+      let budget = SWEEP_ROWS;
+      while (s.at < s.containers.length && budget > 0 && performance.now() < deadline) {
+        const [cid, tenant, namespace, pod, container] = s.containers[s.at]!;
+        const cutoff = s.policy.cutoffNs(tenant, namespace, s.nowNs);
+        if (cutoff === 0n) {
+          s.at++;
+          continue;
+        }
+        const first = (selectFirstKept.get(cid) as { first: bigint | null }).first;
+        if (first !== null && first >= cutoff) {
+          s.at++;
+          continue;
+        }
+        const take = Math.min(budget, SWEEP_STATEMENT_ROWS);
+        const deleted = deleteLinesBefore.run(cid, cutoff, take).changes;
+        s.deleted += deleted;
+        budget -= deleted;
+        if (deleted === take) continue; // it may hold more: this slice or the next goes on with it
+        deleteStreamsBefore.run(cid, cutoff);
+        trimStreamsAt.run(cid, cutoff);
+        if (deleteEmptyContainer.run(cid).changes > 0) {
+          containerIds.delete(compositeKey(tenant, namespace, pod, container));
+          s.removed++;
+        }
+        s.at++;
+      }
+    })();
+  } catch (error) {
+    sweep = undefined;
+    reply({ id: s.id, error: (error as Error).message, deleted: s.deleted, removed: s.removed });
+    return;
+  }
+  if (s.at < s.containers.length) {
+    setImmediate(sweepSlice);
+    return;
+  }
+  sweep = undefined;
+  reply({ id: s.id, deleted: s.deleted, removed: s.removed });
+}
+
 /** Writes every batch that is waiting, in one transaction. */
 function flush(): void {
   scheduled = false;
@@ -272,18 +374,22 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
           setImmediate(flush);
         }
         return;
-      case "expire": {
+      case "expire":
+        // The store starts a sweep only once the last one is answered.
+        if (sweep !== undefined) {
+          reply({ id: m.id, error: "a retention sweep is already running" });
+          return;
+        }
         flush();
-        const ids = selectContainerIds.values() as [number][];
-        let deleted = 0;
-        for (const [cid] of ids) deleted += deleteBefore.run(cid, m.beforeNs).changes;
-        deleteStreamsBefore.run(m.beforeNs);
-        trimStreamsAt.run(m.beforeNs);
-        reply({ id: m.id, deleted });
+        startSweep(m.id, m.defaultSeconds, m.rules, m.nowNs);
         return;
-      }
       case "close":
         flush();
+        if (sweep !== undefined) {
+          // Cut short: the next start sweeps again.
+          reply({ id: sweep.id, deleted: sweep.deleted, removed: sweep.removed });
+          sweep = undefined;
+        }
         close();
         reply({ id: m.id });
         return;

@@ -13,8 +13,10 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { log } from "../log.ts";
-import { retentionCutoffNs } from "../time.ts";
+import { nowNs } from "../time.ts";
 import { lineIds, sameContainerAndSource, sequenceNumbers } from "./lines.ts";
+import { listingStartNs, streamsWithinRetention, withinRetention } from "./reading.ts";
+import { RetentionPolicy, type RetentionRule } from "./retention.ts";
 import {
   databasePath,
   migrate,
@@ -52,6 +54,10 @@ export interface EmbeddedStoreOptions {
   dataDir: string;
   /** Lines older than this many seconds are deleted periodically; 0 keeps them. */
   retentionSeconds?: number;
+  /** Per-namespace overrides of retentionSeconds. */
+  retentionRules?: readonly RetentionRule[];
+  /** The retention of every namespace; when given, retentionSeconds and retentionRules are not read. */
+  retention?: RetentionPolicy;
   /** A query's page holds about this many bytes of text. */
   pageBytes?: number;
   /** Lines that may wait for the writer; beyond it writes are refused as busy. */
@@ -98,8 +104,10 @@ export class EmbeddedStore implements LogStore {
   private queued = 0;
   /** Why the writer thread cannot be used, once it cannot. */
   private broken: string | undefined;
-  /** Settles once the writer has opened the database and made the first retention sweep. */
-  private readonly ready: Promise<void>;
+  /** The retention of each namespace: what sweeps delete, where reads start. */
+  private readonly retention: RetentionPolicy;
+  /** The sweep under way, if one is. */
+  private sweeping: Promise<number> | undefined;
   private retentionTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
   private readonly settings = Promise.withResolvers<WriterSettings>();
@@ -127,14 +135,15 @@ export class EmbeddedStore implements LogStore {
     });
     this.settings.promise.catch(() => {}); // a writer that never opens fails writes and health instead
     this.writer.postMessage({ type: "open", path, sync: options.sync ?? "full" } satisfies WriterRequest);
-    const retention = options.retentionSeconds ?? 0;
-    if (retention > 0) {
-      const every = Math.min(3600, Math.max(60, retention / 10)) * 1000;
-      this.retentionTimer = setInterval(() => void this.deleteExpired(), every);
+    this.retention = options.retention ?? new RetentionPolicy(options.retentionSeconds ?? 0, options.retentionRules ?? []);
+    // Reads never wait for a sweep: they start at each namespace's cutoff whatever is still stored.
+    // Sweeps come a tenth of the shortest retention apart (a minute to an hour).
+    const shortest = this.retention.distinctSeconds()[0];
+    if (shortest !== undefined) {
+      const every = Math.min(3600, Math.max(60, shortest / 10)) * 1000;
+      this.retentionTimer = setInterval(() => void this.sweep(), every);
       this.retentionTimer.unref?.();
-      this.ready = this.deleteExpired();
-    } else {
-      this.ready = Promise.resolve();
+      void this.sweep();
     }
   }
 
@@ -164,9 +173,12 @@ export class EmbeddedStore implements LogStore {
     return { deduplicated: reply.deduplicated ?? 0, rejected: reply.rejected ?? [] };
   }
 
-  async streams(tenant: string, startNs: bigint, endNs: bigint): Promise<StreamInfo[]> {
+  async streams(tenant: string, from: bigint, endNs: bigint): Promise<StreamInfo[]> {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
-    await this.ready;
+    const now = nowNs();
+    // Nothing past retention is listed, whether or not a sweep has deleted it yet.
+    const startNs = listingStartNs(this.retention, tenant, from, now);
+    if (endNs < startNs) return [];
     const rows = this.selectStreams.values(startNs / NS_PER_DAY, endNs / NS_PER_DAY, startNs, endNs, tenant) as [
       string,
       string,
@@ -176,7 +188,7 @@ export class EmbeddedStore implements LogStore {
       string,
       string,
     ][];
-    return rows.map(([namespace, pod, container, firstNs, lastNs, labels, host]) => ({
+    const streams = rows.map(([namespace, pod, container, firstNs, lastNs, labels, host]) => ({
       tenant,
       namespace,
       pod,
@@ -186,11 +198,14 @@ export class EmbeddedStore implements LogStore {
       labels: parseLabels(labels),
       host,
     }));
+    return streamsWithinRetention(streams, this.retention, now, endNs);
   }
 
-  async *read(stream: StreamRef, range: StreamRead): AsyncIterable<OrderedRow[]> {
+  async *read(stream: StreamRef, asked: StreamRead): AsyncIterable<OrderedRow[]> {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
-    await this.ready;
+    // Nothing past the namespace's retention is read, whether or not a sweep has deleted it yet.
+    const range = withinRetention(asked, this.retention.cutoffNs(stream.tenant, stream.namespace, nowNs()));
+    if (range.endNs < range.startNs) return;
     const row = this.selectContainer.get(stream.tenant, stream.namespace, stream.pod, stream.container) as { id: number } | null;
     if (row === null) return;
     const forward = range.direction === "forward";
@@ -318,19 +333,40 @@ export class EmbeddedStore implements LogStore {
   }
 
   /**
-   * Retention: the writer deletes per container through the (container_id, ts) index. A sweep
-   * that fails is logged and counted, and the next one tries again; it never stops queries.
+   * Retention: the writer deletes, per container, the lines older than its namespace's cutoff
+   * through the (container_id, ts) index, and the stream index rows and containers left without
+   * lines, in slices that let writes in between (see sqlite-writer.ts). Runs periodically; called
+   * while a sweep is under way, it answers with that one. Resolves with the lines deleted. A sweep
+   * that fails is logged and counted (resolving with 0), and the next one tries again; it never
+   * stops queries.
    */
-  private async deleteExpired(): Promise<void> {
-    const retention = this.options.retentionSeconds ?? 0;
-    try {
-      const reply = await this.request({ type: "expire", id: 0, beforeNs: retentionCutoffNs(retention) });
-      if (reply.error) throw new Error(reply.error);
-      if (reply.deleted) log.info("retention: deleted expired lines", { deleted: reply.deleted });
-    } catch (error) {
-      log.error("retention: deleting expired lines failed", { error });
-      this.options.observer?.error("retention", error);
-    }
+  sweep(): Promise<number> {
+    if (this.sweeping) return this.sweeping;
+    if (this.closed || !this.retention.expires) return Promise.resolve(0);
+    const run = (async () => {
+      try {
+        const reply = await this.request({
+          type: "expire",
+          id: 0,
+          defaultSeconds: this.retention.defaultSeconds,
+          rules: [...this.retention.rules],
+          nowNs: nowNs(),
+        });
+        if (reply.error) throw new Error(reply.error);
+        if (reply.deleted || reply.removed) {
+          log.info("retention: deleted expired lines", { deleted: reply.deleted, containersRemoved: reply.removed });
+        }
+        return reply.deleted ?? 0;
+      } catch (error) {
+        log.error("retention: deleting expired lines failed", { error });
+        this.options.observer?.error("retention", error);
+        return 0;
+      } finally {
+        this.sweeping = undefined;
+      }
+    })();
+    this.sweeping = run;
+    return run;
   }
 }
 

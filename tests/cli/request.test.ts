@@ -119,6 +119,11 @@ describe("URLs and headers", () => {
     });
     expect(authHeaders(opts(["p", "--token", "t0k"]))).toEqual({ authorization: "Bearer t0k" });
     expect(authHeaders(opts(["p"]))).toEqual({});
+    expect(authHeaders(opts(["p", "--token", "t0k", "--tenant", "team-a"]))).toEqual({
+      authorization: "Bearer t0k",
+      "x-scope-orgid": "team-a",
+    });
+    expect(authHeaders(opts(["p", "--tenant", "team-a"]))).toEqual({ "x-scope-orgid": "team-a" });
   });
 
   test("the server as errors name it carries no credentials", () => {

@@ -86,3 +86,43 @@ describe("logs against the real server", () => {
     expect(await cli.interrupt()).toBe(0);
   }, 60_000);
 });
+
+describe("logs against a server that keeps tenants apart", () => {
+  const dir = mkdtempSync(join(tmpdir(), "logserver-cli-tenants-"));
+  let tenanted: ServerProcess;
+  const n = unique("tenants");
+  beforeAll(async () => {
+    tenanted = await startServerProcess(
+      ["bun", join(root, "src/main.ts"), "--port", "0", "--bind-address", "127.0.0.1", "--data-dir", dir, "--tenancy", "header"],
+      { cwd: root, timeoutMs: 20_000 },
+    );
+    for (const tenant of ["team-a", "team-b"]) {
+      const res = await fetch(`${tenanted.url}/write`, {
+        method: "POST",
+        headers: { "x-scope-orgid": tenant },
+        body: JSON.stringify([fbRecord({ namespace: n, pod: "web-1", container: "nginx", log: `line of ${tenant}` })]),
+      });
+      expect(res.status).toBe(200);
+    }
+  }, 30_000);
+  afterAll(async () => {
+    await tenanted?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("--tenant (or KUBE_INSIGHT_TENANT) reads that tenant's lines only; none is a clear error", async () => {
+    const args = ["-n", n, "web-1"];
+    expect(await runCli([...args, "--tenant", "team-a"], { server: tenanted.url })).toEqual({
+      code: 0,
+      stdout: "line of team-a\n",
+      stderr: "",
+    });
+    expect((await runCli(args, { server: tenanted.url, env: { KUBE_INSIGHT_TENANT: "team-b" } })).stdout).toBe(
+      "line of team-b\n",
+    );
+    const none = await runCli(args, { server: tenanted.url });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("X-Scope-OrgID");
+    expect((await runCli([...args, "--tenant", "../team-a"], { server: tenanted.url })).code).toBe(2);
+  });
+});

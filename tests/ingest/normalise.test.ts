@@ -4,8 +4,10 @@ import { describe, expect, test } from "bun:test";
 import { pack } from "msgpackr";
 import { decodeRecords, endOfMsgpackValue, type DecodedRecords } from "../../src/ingest/formats.ts";
 import { normalise } from "../../src/ingest/fluentbit.ts";
-import { MAX_TIME_NS } from "../../src/time.ts";
-import { fbRecord } from "../helpers.ts";
+import { decodeWriteRequest } from "../../src/ingest/ingest.ts";
+import { parseRetentionRules, RetentionPolicy } from "../../src/store/retention.ts";
+import { formatRfc3339Nano, MAX_TIME_NS, nowNs } from "../../src/time.ts";
+import { fbRecord, post } from "../helpers.ts";
 import { concat, eventTime, msgpackEntry, msgpackExt, msgpackLegacyEntry, packWith } from "./vectors.ts";
 
 const OPTIONS = { dateKey: "date", maxLineSize: 1024 * 1024 };
@@ -271,5 +273,66 @@ describe("endOfMsgpackValue", () => {
     const deep = concat(new Uint8Array(200_000).fill(0x91), new Uint8Array([0xc0]));
     expect(endOfMsgpackValue(deep, 0)).toBe(deep.length);
     expect(endOfMsgpackValue(new Uint8Array([0x92, 0xc1, 0x01]), 0)).toBe(-1);
+  });
+});
+
+describe("records older than their namespace's retention are rejected, one by one", () => {
+  const HOUR = 3_600_000_000_000n;
+  const now = 1_750_000_000_000_000_000n;
+  const ago = (hours: bigint) => formatRfc3339Nano(now - hours * HOUR);
+  // Default 1d; kube-system 1h everywhere; team-a's namespaces 30d in tenant-a; audit forever.
+  const retention = new RetentionPolicy(86_400, parseRetentionRules("tenant-a/team-*=30d,kube-system=1h,audit=0"));
+  const judgeAt = (records: unknown[], tenant = "") =>
+    normalise({ format: "json", records, unreadable: [] }, { ...OPTIONS, tenant, retention, nowNs: now });
+
+  test("each record against the rule of its own namespace", () => {
+    const { entries, rejections } = judgeAt([
+      fbRecord({ namespace: "kube-system", time: ago(2n), log: "kube-system 2h" }),
+      fbRecord({ namespace: "kube-system", time: ago(0n), log: "kube-system now" }),
+      fbRecord({ namespace: "default", time: ago(2n), log: "default 2h" }),
+      fbRecord({ namespace: "default", time: ago(25n), log: "default 25h" }),
+      fbRecord({ namespace: "audit", time: ago(24n * 3650n), log: "audit 10y" }),
+      fbRecord({ namespace: "team-a", time: ago(48n), log: "team-a 2d" }),
+    ]);
+    expect(entries.map((e) => e.log)).toEqual(["kube-system now", "default 2h", "audit 10y"]);
+    expect(rejections).toEqual([
+      { index: 0, reason: "older_than_retention", detail: "timestamp is older than the retention period of its namespace (1h)" },
+      { index: 3, reason: "older_than_retention", detail: "timestamp is older than the retention period of its namespace (1d)" },
+      { index: 5, reason: "older_than_retention", detail: "timestamp is older than the retention period of its namespace (1d)" },
+    ]);
+  });
+
+  test("a rule naming a tenant holds for that tenant's records only", () => {
+    const records = [fbRecord({ namespace: "team-a", time: ago(48n), log: "team-a 2d" })];
+    expect(judgeAt(records, "tenant-a").entries.map((e) => e.log)).toEqual(["team-a 2d"]);
+    expect(judgeAt(records, "tenant-b").rejections.map((r) => r.reason)).toEqual(["older_than_retention"]);
+  });
+
+  test("without a retention nothing is too old", () => {
+    const { entries } = normalise(
+      { format: "json", records: [fbRecord({ namespace: "kube-system", time: "2001-01-01T00:00:00Z" })], unreadable: [] },
+      { ...OPTIONS, retention: new RetentionPolicy(0), nowNs: now },
+    );
+    expect(entries.length).toBe(1);
+  });
+
+  test("a write request is judged by the route's policy, or by retentionSeconds and retentionRules without one", async () => {
+    const limits = { maxBodySize: 1 << 20, maxDecompressedSize: 1 << 20, dateKey: "date", maxLineSize: 1 << 20 };
+    const hour = (h: bigint) => formatRfc3339Nano(nowNs() - h * HOUR);
+    const body = JSON.stringify([
+      fbRecord({ namespace: "kube-system", time: hour(2n), log: "kube-system 2h" }),
+      fbRecord({ namespace: "default", time: hour(2n), log: "default 2h" }),
+    ]);
+    const policy = await decodeWriteRequest(post(body), { ...limits, retention }, "");
+    const fallback = await decodeWriteRequest(
+      post(body),
+      { ...limits, retentionSeconds: 86_400, retentionRules: parseRetentionRules("kube-system=1h") },
+      "",
+    );
+    const plain = await decodeWriteRequest(post(body), { ...limits, retentionSeconds: 3600 }, "");
+    expect(policy.entries.map((e) => e.log)).toEqual(["default 2h"]);
+    expect(fallback.entries.map((e) => e.log)).toEqual(["default 2h"]);
+    expect(plain.entries.map((e) => e.log)).toEqual([]);
+    expect(plain.rejections.map((r) => r.index)).toEqual([0, 1]);
   });
 });

@@ -10,10 +10,14 @@ import {
   BUCKET_SECONDS,
   CassandraStore,
   compactionWindowHours,
+  indexTtlFor,
   isTransient,
+  retentionSchema,
   schemaStatements,
+  streamDayTtlFor,
   type CassandraStoreOptions,
 } from "../../src/store/cassandra.ts";
+import { parseRetentionRules, RetentionPolicy } from "../../src/store/retention.ts";
 import { StoreUnavailableError } from "../../src/store/store.ts";
 import { entry, fbRecord, get, ns, post, queryAll, queryUrl, unique } from "../helpers.ts";
 import { cassandraEndpoint, cassandraTestOptions, cassandraUnavailable, failCassandraSuite } from "../stores.ts";
@@ -68,8 +72,20 @@ function cassandraSuites(): void {
     await cql.shutdown();
   }, 120_000);
 
-  // Small pages, so that the contract's large result crosses page borders inside partitions.
-  storeContract("cassandra (real node)", () => CassandraStore.connect(options({ pageBytes: 64 * 1024 })), { timeout: 60_000 });
+  // Small pages, so that the contract's large result crosses page borders inside partitions. A
+  // test that asks for a retention gets a keyspace of its own.
+  let retentionKeyspaces = 0;
+  storeContract(
+    "cassandra (real node)",
+    (o) =>
+      CassandraStore.connect(
+        options({
+          pageBytes: 64 * 1024,
+          ...(o && { keyspace: `${keyspace}_retention_${++retentionKeyspaces}`, retention: o.retention }),
+        }),
+      ),
+    { timeout: 60_000 },
+  );
 
   describe("cassandra store", () => {
     let store: CassandraStore;
@@ -163,6 +179,117 @@ function cassandraSuites(): void {
         compaction_window_size: String(compactionWindowHours(week)),
       });
       expect(compactionWindowHours(week)).toBe(7);
+    }, 60_000);
+
+    test("--retention-rules: each line's TTL is its namespace's, index rows live a day longer, 0 never expires", async () => {
+      const ks = `${keyspace}_rules`;
+      const [hour, day, week] = [3600, 86_400, 7 * 86_400];
+      const s = await CassandraStore.connect(
+        options({
+          keyspace: ks,
+          retentionSeconds: week,
+          retentionRules: parseRetentionRules("short-ns=1h,long-ns=30d,keep-ns=0"),
+        }),
+      );
+      const nowNs = BigInt(Date.now()) * 1_000_000n;
+      const namespaces = ["short-ns", "long-ns", "keep-ns", "other-ns"];
+      await s.write([
+        ...namespaces.map((namespace) => entry({ namespace, timeNs: nowNs, log: namespace })),
+        entry({ namespace: "short-ns", timeNs: nowNs - 1_800_000_000_000n, log: "short-ns, 30m old" }),
+      ]);
+      await s.close();
+      const ttls = async (table: string, column: string, key: string) => {
+        const rs = await cql.execute(`SELECT ${key} AS k, TTL(${column}) AS ttl FROM ${ks}.${table} ALLOW FILTERING`);
+        return Object.fromEntries(rs.rows.map((r) => [r.k as string, r.ttl as number | null]));
+      };
+      const near = (ttl: number | null | undefined, expected: number) => {
+        expect(ttl).toBeGreaterThan(expected - 120);
+        expect(ttl).toBeLessThanOrEqual(expected);
+      };
+      const lines = await ttls("log_lines", "log", "log");
+      near(lines["short-ns"], hour);
+      near(lines["short-ns, 30m old"], hour / 2);
+      near(lines["long-ns"], 30 * day);
+      near(lines["other-ns"], week);
+      // USING TTL 0: no expiry (null), whatever a table default would say.
+      expect(lines["keep-ns"]).toBeNull();
+      for (const [table, column] of [
+        ["log_sources", "host"],
+        ["log_streams", "last_ts"],
+        ["log_streams", "first_ts"],
+      ] as const) {
+        const index = await ttls(table, column, "namespace");
+        near(index["short-ns"], indexTtlFor(hour));
+        near(index["long-ns"], indexTtlFor(30 * day));
+        near(index["other-ns"], indexTtlFor(week));
+        expect(index["keep-ns"]).toBeNull();
+        expect(indexTtlFor(hour)).toBe(hour + day);
+      }
+      // Bucket and day rows have no column but their key, whose TTL CQL does not show: they are
+      // written with the TTL of the source row above (indexTtlFor). The day list of a tenant is
+      // shared by its namespaces: it lives as long as the longest of them (here: forever).
+      const policy = new RetentionPolicy(week, parseRetentionRules("short-ns=1h,tenant-a/*=30d,-/keep=0"));
+      expect(streamDayTtlFor(policy, "")).toBe(0);
+      expect(streamDayTtlFor(policy, "tenant-a")).toBe(31 * day);
+      expect(streamDayTtlFor(policy, "tenant-b")).toBe(week + day);
+      // Every statement states its TTL: the tables' defaults are 0, the TWCS windows a 24th of
+      // the longest finite retention, and expired cells are purged from shared windows.
+      const tables = await cql.execute(
+        "SELECT table_name, default_time_to_live, compaction FROM system_schema.tables WHERE keyspace_name = ?",
+        [ks],
+      );
+      for (const row of tables.rows) expect([row.table_name, row.default_time_to_live]).toEqual([row.table_name, 0]);
+      const lineTable = tables.rows.find((r) => r.table_name === "log_lines")!;
+      expect(lineTable.compaction).toMatchObject({
+        compaction_window_size: String(compactionWindowHours(30 * day)),
+        unchecked_tombstone_compaction: "true",
+      });
+      expect(retentionSchema(policy)).toMatchObject({ linesTtl: 0, indexTtl: 0, windowHours: 30 });
+    }, 60_000);
+
+    test("reads and listings stop at each namespace's retention before any TTL has removed a line", async () => {
+      const ks = `${keyspace}_clamp`;
+      const minute = 60_000_000_000n;
+      const nowNs = BigInt(Date.now()) * 1_000_000n;
+      // Written without a retention: no TTL at all.
+      const plain = await CassandraStore.connect(options({ keyspace: ks }));
+      await plain.write([
+        entry({ namespace: "short-ns", timeNs: nowNs - 120n * minute, log: "short, 2h" }),
+        entry({ namespace: "short-ns", timeNs: nowNs - 10n * minute, log: "short, 10m" }),
+        entry({ namespace: "other-ns", timeNs: nowNs - 120n * minute, log: "other, 2h" }),
+      ]);
+      await plain.close();
+      const s = await CassandraStore.connect(options({ keyspace: ks, retentionRules: parseRetentionRules("short-ns=1h") }));
+      try {
+        const read = async (namespace: string) =>
+          (await queryAll(s, { tenant: "", namespace, pod: "pod-a", container: "main", startNs: 0n, endNs: nowNs })).map(
+            (r) => r.log,
+          );
+        expect(await read("short-ns")).toEqual(["short, 10m"]);
+        expect(await read("other-ns")).toEqual(["other, 2h"]);
+        const streams = await s.streams("", nowNs - 180n * minute, nowNs);
+        expect(Object.fromEntries(streams.map((x) => [x.namespace, x.firstNs >= nowNs - 60n * minute]))).toEqual({
+          "short-ns": true,
+          "other-ns": false,
+        });
+        expect((await s.streams("", nowNs - 180n * minute, nowNs - 90n * minute)).map((x) => x.namespace)).toEqual(["other-ns"]);
+        // Still stored: the read, not a TTL, left it out.
+        const stored = await cql.execute(`SELECT log FROM ${ks}.log_lines WHERE namespace = 'short-ns' ALLOW FILTERING`);
+        expect(stored.rows.length).toBe(2);
+      } finally {
+        await s.close();
+      }
+      // The rules were applied to the existing tables; without them, the plain settings come back.
+      const compaction = async () =>
+        (
+          await cql.execute("SELECT compaction FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'log_lines'", [
+            ks,
+          ])
+        ).rows[0]!.compaction as Record<string, string>;
+      expect(await compaction()).toMatchObject({ compaction_window_size: "1", unchecked_tombstone_compaction: "true" });
+      await (await CassandraStore.connect(options({ keyspace: ks }))).close();
+      expect(await compaction()).toMatchObject({ compaction_window_size: "24" });
+      expect((await compaction()).unchecked_tombstone_compaction).not.toBe("true");
     }, 60_000);
 
     test("with a retention, a long-lived source row is written again before it expires", async () => {

@@ -1,8 +1,15 @@
 // The LogStore contract: one suite, run unchanged against every store implementation.
 // Each test writes under its own namespace, so a shared store needs no cleaning between tests.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { DEFAULT_PAGE_BYTES, StoreUnavailableError, type LogEntry, type LogStore } from "../../src/store/store.ts";
-import { NS_PER_SECOND } from "../../src/time.ts";
+import { parseRetentionRules, RetentionPolicy } from "../../src/store/retention.ts";
+import {
+  DEFAULT_PAGE_BYTES,
+  StoreUnavailableError,
+  type LogEntry,
+  type LogStore,
+  type StreamInfo,
+} from "../../src/store/store.ts";
+import { NS_PER_SECOND, nowNs } from "../../src/time.ts";
 import { entry, ns, queryAll, unique, type Query } from "../helpers.ts";
 
 export interface ContractOptions {
@@ -10,7 +17,16 @@ export interface ContractOptions {
   timeout?: number;
 }
 
-export function storeContract(name: string, open: () => Promise<LogStore>, options: ContractOptions = {}): void {
+/** What a test asks of the store it opens: given, a new, empty store of its own with these. */
+export interface ContractStoreOptions {
+  retention: RetentionPolicy;
+}
+
+export function storeContract(
+  name: string,
+  open: (options?: ContractStoreOptions) => Promise<LogStore>,
+  options: ContractOptions = {},
+): void {
   describe(`LogStore contract: ${name}`, () => {
     let store: LogStore;
     beforeAll(async () => {
@@ -340,6 +356,120 @@ export function storeContract(name: string, open: () => Promise<LogStore>, optio
       },
       Math.max(t, 60_000),
     );
+
+    describe("retention per namespace", () => {
+      const MINUTE = 60n * NS_PER_SECOND;
+      const HOUR = 60n * MINUTE;
+      /** A store of its own with `--retention <defaultSeconds> --retention-rules <rules>`. */
+      const withRetention = async (defaultSeconds: number, rules: string, body: (store: LogStore) => Promise<void>) => {
+        const own = await open({ retention: new RetentionPolicy(defaultSeconds, parseRetentionRules(rules)) });
+        try {
+          await body(own);
+        } finally {
+          await own.close();
+        }
+      };
+      const logsOf = async (store: LogStore, tenant: string, namespace: string, startNs: bigint, endNs: bigint) =>
+        (await queryAll(store, { tenant, namespace, pod: "pod-a", container: "main", startNs, endNs })).map((r) => r.log);
+      const backward = async (store: LogStore, tenant: string, namespace: string, startNs: bigint, endNs: bigint) => {
+        const out: string[] = [];
+        const ref = { tenant, namespace, pod: "pod-a", container: "main" };
+        for await (const page of store.read(ref, { startNs, endNs, direction: "backward" })) out.push(...page.map((r) => r.log));
+        return out;
+      };
+      const listed = (streams: StreamInfo[]) => Object.fromEntries(streams.map((s) => [s.namespace, s]));
+
+      test(
+        "a namespace's rule shortens its retention: its older lines are neither read nor listed, other namespaces' are",
+        async () => {
+          await withRetention(0, "short-ns=1h", async (store) => {
+            const now = nowNs();
+            const at = (namespace: string, ago: bigint, log: string) => entry({ namespace, timeNs: now - ago, log });
+            await store.write([
+              at("short-ns", 3n * HOUR, "short, 3h old"),
+              at("short-ns", 2n * HOUR, "short, 2h old"),
+              at("short-ns", 10n * MINUTE, "short, 10m old"),
+              at("other-ns", 3n * HOUR, "other, 3h old"),
+              at("other-ns", 10n * MINUTE, "other, 10m old"),
+              // Only old lines: the whole stream is past retention.
+              entry({ namespace: "short-ns", pod: "pod-gone", timeNs: now - 2n * HOUR, log: "gone" }),
+            ]);
+            const [from, to] = [now - 24n * HOUR, now + MINUTE];
+            expect(await logsOf(store, "", "short-ns", from, to)).toEqual(["short, 10m old"]);
+            expect(await backward(store, "", "short-ns", from, to)).toEqual(["short, 10m old"]);
+            expect(await logsOf(store, "", "other-ns", from, to)).toEqual(["other, 3h old", "other, 10m old"]);
+            // A range wholly past the rule: nothing of short-ns, all of other-ns.
+            expect(await logsOf(store, "", "short-ns", now - 4n * HOUR, now - 90n * MINUTE)).toEqual([]);
+            expect(await logsOf(store, "", "other-ns", now - 4n * HOUR, now - 90n * MINUTE)).toEqual(["other, 3h old"]);
+
+            const all = await store.streams("", from, to);
+            expect(all.map((s) => `${s.namespace}/${s.pod}`).sort()).toEqual(["other-ns/pod-a", "short-ns/pod-a"]);
+            const streams = listed(all);
+            // The stream listed starts no earlier than its retention allows.
+            expect(streams["short-ns"]!.firstNs).toBeGreaterThanOrEqual(now - HOUR);
+            expect(streams["short-ns"]!.lastNs).toBe(now - 10n * MINUTE);
+            expect(streams["other-ns"]!.firstNs).toBe(now - 3n * HOUR);
+            const old = await store.streams("", now - 4n * HOUR, now - 90n * MINUTE);
+            expect(old.map((s) => s.namespace)).toEqual(["other-ns"]);
+          });
+        },
+        Math.max(t, 60_000),
+      );
+
+      test(
+        "rules may name a tenant: tenant-a/short-* holds in tenant-a only, -/x in the default tenant only",
+        async () => {
+          await withRetention(0, "tenant-a/short-*=1h,-/x=1h", async (store) => {
+            const now = nowNs();
+            const old = (tenant: string, namespace: string) =>
+              entry({ tenant, namespace, timeNs: now - 2n * HOUR, log: `${tenant || "-"}/${namespace}` });
+            await store.write([
+              old("tenant-a", "short-a"),
+              old("tenant-b", "short-a"),
+              old("", "short-a"),
+              old("", "x"),
+              old("tenant-a", "x"),
+            ]);
+            const [from, to] = [now - 24n * HOUR, now + MINUTE];
+            expect(await logsOf(store, "tenant-a", "short-a", from, to)).toEqual([]);
+            expect(await logsOf(store, "tenant-b", "short-a", from, to)).toEqual(["tenant-b/short-a"]);
+            expect(await logsOf(store, "", "short-a", from, to)).toEqual(["-/short-a"]);
+            expect(await logsOf(store, "", "x", from, to)).toEqual([]);
+            expect(await logsOf(store, "tenant-a", "x", from, to)).toEqual(["tenant-a/x"]);
+            const namespaces = async (tenant: string) => (await store.streams(tenant, from, to)).map((s) => s.namespace).sort();
+            expect(await namespaces("tenant-a")).toEqual(["x"]);
+            expect(await namespaces("tenant-b")).toEqual(["short-a"]);
+            expect(await namespaces("")).toEqual(["short-a"]);
+          });
+        },
+        Math.max(t, 60_000),
+      );
+
+      test(
+        "a rule of 0 keeps a namespace forever while the default expires the others",
+        async () => {
+          await withRetention(3600, "forever=0", async (store) => {
+            const now = nowNs();
+            const DAY = 24n * HOUR;
+            await store.write([
+              entry({ namespace: "forever", timeNs: now - 400n * DAY, log: "forever, 400d old" }),
+              entry({ namespace: "forever", timeNs: now - 2n * HOUR, log: "forever, 2h old" }),
+              entry({ namespace: "default", timeNs: now - 2n * HOUR, log: "default, 2h old" }),
+              entry({ namespace: "default", timeNs: now - 10n * MINUTE, log: "default, 10m old" }),
+            ]);
+            const [from, to] = [now - 500n * DAY, now + MINUTE];
+            expect(await logsOf(store, "", "forever", from, to)).toEqual(["forever, 400d old", "forever, 2h old"]);
+            expect(await logsOf(store, "", "default", from, to)).toEqual(["default, 10m old"]);
+            const streams = listed(await store.streams("", from, to));
+            expect(Object.keys(streams).sort()).toEqual(["default", "forever"]);
+            expect(streams.forever!.firstNs).toBe(now - 400n * DAY);
+            expect(streams.default!.firstNs).toBeGreaterThanOrEqual(now - HOUR);
+            expect((await store.streams("", now - 401n * DAY, now - 399n * DAY)).map((s) => s.namespace)).toEqual(["forever"]);
+          });
+        },
+        Math.max(t, 60_000),
+      );
+    });
 
     test(
       "after close: unhealthy, and writes are refused as unavailable (retryable)",

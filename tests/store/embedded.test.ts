@@ -4,6 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseRetentionRules, RetentionPolicy } from "../../src/store/retention.ts";
 import { SELECT_PAGE } from "../../src/store/sqlite-schema.ts";
 import { EmbeddedStore } from "../../src/store/sqlite.ts";
 import { StoreBusyError, StoreUnavailableError, type LogEntry, type StoreOperation } from "../../src/store/store.ts";
@@ -22,7 +23,11 @@ afterAll(() => {
 
 const shared = tempDir();
 // Small pages so that the contract's large result crosses many page borders.
-storeContract("embedded (bun:sqlite file)", async () => new EmbeddedStore({ dataDir: shared, pageBytes: 64 * 1024 }));
+// A test that asks for a retention gets a database of its own.
+storeContract(
+  "embedded (bun:sqlite file)",
+  async (o) => new EmbeddedStore({ dataDir: o ? tempDir() : shared, pageBytes: 64 * 1024, retention: o?.retention }),
+);
 
 describe("embedded store", () => {
   test("uses WAL mode and keeps lines across a reopen", async () => {
@@ -176,12 +181,16 @@ describe("embedded store", () => {
     await store.close();
   });
 
-  test("a retention sweep that fails is logged and counted, and queries go on", async () => {
+  test("a retention sweep that fails is logged and counted, and queries go on, stopping at the retention", async () => {
     const dir = tempDir();
     const n = unique();
     const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const minute = 60_000_000_000n;
     const plain = new EmbeddedStore({ dataDir: dir });
-    await plain.write([entry({ namespace: n, timeNs: nowNs - 86_400_000_000_000n, log: "recent" })]);
+    await plain.write([
+      entry({ namespace: n, timeNs: nowNs - 24n * 60n * minute, log: "a day old" }),
+      entry({ namespace: n, timeNs: nowNs - 10n * minute, log: "recent" }),
+    ]);
     await plain.close();
     const admin = new Database(join(dir, "logs.sqlite"));
     admin.run("CREATE TRIGGER keep_lines BEFORE DELETE ON lines BEGIN SELECT RAISE(ABORT, 'deletes refused'); END");
@@ -192,12 +201,115 @@ describe("embedded store", () => {
       retentionSeconds: 3600,
       observer: { error: (operation, error) => errors.push([operation, (error as Error).message]) },
     });
+    // The sweep that started with the store.
+    expect(await store.sweep()).toBe(0);
+    expect(errors).toEqual([["retention", expect.stringContaining("deletes refused")]]);
+    // The old line is still stored, and past retention: neither read nor listed.
+    expect(countRows(dir, "SELECT count(*) FROM lines")).toBe(2);
     const rows = await queryAll(store, { tenant: "", namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: nowNs });
     expect(rows.map((r) => r.log)).toEqual(["recent"]);
-    expect(errors).toEqual([["retention", expect.stringContaining("deletes refused")]]);
+    const [listed] = (await store.streams("", 0n, nowNs)).filter((s) => s.namespace === n);
+    expect(listed!.firstNs).toBeGreaterThanOrEqual(nowNs - 60n * minute);
     expect(await store.health()).toEqual({ healthy: true, detail: "" });
     await store.close();
   });
+
+  test("a sweep deletes by each namespace's rule the lines past it, and the index rows and containers left without lines", async () => {
+    const dir = tempDir();
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const minute = 60_000_000_000n;
+    const hour = 60n * minute;
+    const day = 24n * hour;
+    const at = (tenant: string, namespace: string, pod: string, ago: bigint, log: string) =>
+      entry({ tenant, namespace, pod, timeNs: nowNs - ago, log });
+    const plain = new EmbeddedStore({ dataDir: dir });
+    await plain.write([
+      at("", "short", "pod-a", 3n * hour, "short, 3h"),
+      at("", "short", "pod-a", 2n * hour, "short, 2h"),
+      at("", "short", "pod-a", 10n * minute, "short, 10m"),
+      at("", "short", "pod-gone", 2n * hour, "gone, 2h"),
+      at("", "plain", "pod-a", 2n * day, "plain, 2d"),
+      at("", "plain", "pod-a", 2n * hour, "plain, 2h"),
+      at("", "keep", "pod-a", 400n * day, "keep, 400d"),
+      at("tenant-a", "short", "pod-a", 2n * hour, "tenant-a short, 2h"),
+      at("tenant-a", "plain", "pod-a", 2n * day, "tenant-a plain, 2d"),
+    ]);
+    await plain.close();
+    // Default 1d; short 1h in every tenant but tenant-a, where everything is kept 30d; keep forever.
+    const retention = new RetentionPolicy(86_400, parseRetentionRules("tenant-a/*=30d,short=1h,keep=0"));
+    const store = new EmbeddedStore({ dataDir: dir, retention });
+    expect(await store.sweep()).toBe(4);
+    const kept = countRows(
+      dir,
+      `SELECT group_concat(log, ' | ') FROM (SELECT l.log FROM lines l JOIN containers c ON c.id = l.container_id ORDER BY c.tenant, c.namespace, l.ts)`,
+    );
+    expect(kept).toBe("keep, 400d | plain, 2h | short, 10m | tenant-a plain, 2d | tenant-a short, 2h");
+    // The container of only expired lines is gone, with its stream rows; no stream row is left
+    // past its retention or without a container.
+    expect(countRows(dir, "SELECT count(*) FROM containers WHERE pod = 'pod-gone'")).toBe(0);
+    expect(countRows(dir, "SELECT count(*) FROM streams WHERE container_id NOT IN (SELECT id FROM containers)")).toBe(0);
+    const streams = (tenant: string, namespace: string) =>
+      countRows(
+        dir,
+        `SELECT count(*) || ':' || min(s.first_ts) FROM streams s JOIN containers c ON c.id = s.container_id
+         WHERE c.tenant = '${tenant}' AND c.namespace = '${namespace}'`,
+      ) as string;
+    const [plainRows, plainFirst] = streams("", "plain").split(":");
+    expect(plainRows).toBe("1");
+    expect(BigInt(plainFirst!)).toBeGreaterThanOrEqual(nowNs - day);
+    const [, shortFirst] = streams("", "short").split(":");
+    expect(BigInt(shortFirst!)).toBeGreaterThanOrEqual(nowNs - hour);
+    expect(streams("tenant-a", "plain")).toBe(`1:${nowNs - 2n * day}`);
+    expect(streams("", "keep")).toBe(`1:${nowNs - 400n * day}`);
+    // Nothing more to delete; what is kept reads as before.
+    expect(await store.sweep()).toBe(0);
+    const read = (tenant: string, namespace: string) =>
+      queryAll(store, { tenant, namespace, pod: "pod-a", container: "main", startNs: 0n, endNs: nowNs }).then((rows) =>
+        rows.map((r) => r.log),
+      );
+    expect(await read("", "short")).toEqual(["short, 10m"]);
+    expect(await read("tenant-a", "short")).toEqual(["tenant-a short, 2h"]);
+    // A container removed by a sweep takes lines again.
+    await store.write([at("", "short", "pod-gone", 1n * minute, "gone, back")]);
+    expect(
+      (
+        await queryAll(store, { tenant: "", namespace: "short", pod: "pod-gone", container: "main", startNs: 0n, endNs: nowNs })
+      ).map((r) => r.log),
+    ).toEqual(["gone, back"]);
+    await store.close();
+  });
+
+  test("a sweep of many lines goes in slices, and writes made meanwhile are kept", async () => {
+    const dir = tempDir();
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const hour = 3_600_000_000_000n;
+    const plain = new EmbeddedStore({ dataDir: dir });
+    const old = nowNs - 2n * hour;
+    for (let i = 0; i < 50_000; i += 10_000) {
+      await plain.write(
+        Array.from({ length: 10_000 }, (_, k) => entry({ namespace: "bulk", timeNs: old + BigInt(i + k), log: `old ${i + k}` })),
+      );
+    }
+    await plain.close();
+    const store = new EmbeddedStore({ dataDir: dir, retention: new RetentionPolicy(0, parseRetentionRules("bulk=1h")) });
+    // Written while the sweep (started with the store) is under way.
+    const fresh = Array.from({ length: 100 }, (_, k) =>
+      entry({ namespace: "bulk", timeNs: nowNs - BigInt(k + 1), log: `new ${k}` }),
+    );
+    const [deleted] = await Promise.all([store.sweep(), store.write(fresh)]);
+    expect(deleted).toBe(50_000);
+    expect(countRows(dir, "SELECT count(*) FROM lines")).toBe(100);
+    const rows = await queryAll(store, {
+      tenant: "",
+      namespace: "bulk",
+      pod: "pod-a",
+      container: "main",
+      startNs: 0n,
+      endNs: nowNs,
+    });
+    expect(rows.length).toBe(100);
+    await store.close();
+  }, 60_000);
 
   test("a writer thread that dies makes the store unhealthy and writes fail as unavailable, not hang", async () => {
     const store = new EmbeddedStore({ dataDir: ":memory:" });
@@ -228,3 +340,13 @@ describe("embedded store", () => {
     await kept.close();
   });
 });
+
+/** The one value of a query on the store's database file (read-only, beside the open store). */
+function countRows(dir: string, sql: string): number | string {
+  const db = new Database(join(dir, "logs.sqlite"), { readonly: true });
+  try {
+    return (db.query(sql).values() as [number | string][])[0]![0];
+  } finally {
+    db.close();
+  }
+}
