@@ -1,16 +1,18 @@
 // The whole test suite in one command (`bun run test`):
 //   1. installs dependencies from the lockfile (so the command works on a fresh clone);
-//   2. makes sure a Cassandra node answers at CASSANDRA_HOSTS (default 127.0.0.1:9042), starting
+//   2. installs the system commands the tests use when missing (openssl, with apt-get);
+//   3. makes sure a Cassandra node answers at CASSANDRA_HOSTS (default 127.0.0.1:9042), starting
 //      the project's own node (scripts/cassandra.ts) when nothing answers;
-//   3. runs `bun test`, echoing its output. When no Cassandra can be had (nothing answers and
+//   4. runs `bun test`, echoing its output. When no Cassandra can be had (nothing answers and
 //      the local node cannot be started: no java, no mvn, a failed start), every test still
 //      runs: CASSANDRA_UNAVAILABLE carries the reason, and each Cassandra suite reports one
 //      failing test that says it (tests/stores.ts), instead of timing out;
-//   4. stops the node if it started it, and ends with `tests: N passed, N failed[, N skipped]`
+//   5. stops the node if it started it, and ends with `tests: N passed, N failed[, N skipped]`
 //      read from the run.
 // Extra arguments go to `bun test` (a file filter, -t, ...). Non-zero exit when anything failed.
 import * as path from "node:path";
 import { cassandraAnswers, startCassandra, stopCassandra } from "./cassandra.ts";
+import { ensureSystemCommands } from "./system-packages.ts";
 
 const root = path.resolve(import.meta.dir, "..");
 
@@ -108,6 +110,9 @@ async function main(): Promise<never> {
     console.error("bun install --frozen-lockfile failed");
     report({ passed: 0, failed: 1, skipped: 0 });
   }
+
+  // openssl makes the certificates of the TLS tests.
+  for (const problem of ensureSystemCommands([{ command: "openssl", debianPackage: "openssl" }])) console.error(problem);
 
   const hosts = process.env.CASSANDRA_HOSTS ?? "127.0.0.1:9042";
   const [host, portText] = hosts.split(",")[0]!.split(":");

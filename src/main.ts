@@ -62,7 +62,15 @@ async function main(): Promise<number> {
   const app = createApp(store, config, { metrics, notifier, access });
   let server: ReturnType<typeof serve>;
   try {
-    server = serve(app, { hostname: config.bindAddress, port: config.port, bodyTimeoutSeconds: config.bodyTimeoutSeconds });
+    server = serve(app, {
+      hostname: config.bindAddress,
+      port: config.port,
+      bodyTimeoutSeconds: config.bodyTimeoutSeconds,
+      tls:
+        config.tlsCertFile === ""
+          ? undefined
+          : { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.tlsClientCaFile || undefined },
+    });
   } catch (error) {
     log.error("failed to start the HTTP server", { bind: `${config.bindAddress}:${config.port}`, error });
     await store.close();
@@ -80,7 +88,8 @@ async function main(): Promise<number> {
         // Open follows (/tail) end first: they would never finish on their own.
         notifier.end();
         unwatchAuthFile();
-        // Stop accepting; resolves once in-flight requests (writes included) have finished.
+        // Stop accepting; resolves once in-flight requests (writes included) have finished, on
+        // every listener (the ones a certificate rotation replaced included).
         await server.stop(false);
         await store.close();
         log.info("stopped");
