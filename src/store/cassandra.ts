@@ -13,11 +13,16 @@
 //               which days hold lines. A query reads one log_days partition, the log_buckets
 //               partitions of days with lines, then only non-empty buckets: a quiet container's
 //               30-day range reads a handful of partitions, not 30 or 86,400.
+//   log_counts  PRIMARY KEY ((namespace, pod_name, container_name, day), minute, stream, level, batch_key)
+//               lines and bytes per minute, stream and level, one row per batch that wrote some:
+//               batch_key derives from the lines the row counts, so a resent batch rewrites its rows
+//               (no counters: they are not idempotent); reads sum over batch keys.
 // A chatty container (2,000 lines/s) puts at most 60,000 rows in one data partition; a resent
 // line hits the same primary key (an upsert), so retries never duplicate.
 import cassandra from "cassandra-driver";
 import { readFileSync } from "node:fs";
 import { retentionOf, type CassandraStoreOptions, type ConsistencyName } from "./cassandra-options.ts";
+import { contentKey, CountMerger, kindOf, MinuteTally, utf8Length } from "./counts.ts";
 import { log } from "../log.ts";
 import { NS_PER_SECOND, nowNs } from "../time.ts";
 import {
@@ -44,10 +49,12 @@ import {
   DEFAULT_PAGE_BYTES,
   ROW_OVERHEAD_BYTES,
   DEFAULT_TENANT,
+  NS_PER_MINUTE,
   StoreBusyError,
   StoreUnavailableError,
   type LogEntry,
   type LogStore,
+  type MinuteCount,
   type OrderedRow,
   type StoreHealth,
   type StreamInfo,
@@ -150,6 +157,12 @@ interface Statements {
   selectStreams: string;
   insertStreamDay: string;
   selectStreamDays: string;
+  selectLinesWithSource: string;
+  selectLinesWithSourceDesc: string;
+  selectSources: string;
+  insertCount: string;
+  insertCountWithTtl: string;
+  selectCounts: string;
 }
 
 export class CassandraStore implements LogStore {
@@ -179,8 +192,9 @@ export class CassandraStore implements LogStore {
     this.writes = new Semaphore(options.writeConcurrency);
     this.retention = retentionOf(options);
     const ks = options.keyspace;
-    const columns = "namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, source";
-    const values = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    const columns = "namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, source, metadata";
+    const values = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    const countColumns = "namespace, pod_name, container_name, day, minute, stream, level, batch_key, lines, bytes";
     const sourceColumns = "namespace, pod_name, container_name, source, pod_id, docker_id, host, labels";
     this.statements = {
       insert: `INSERT INTO ${ks}.log_lines (${columns}) VALUES (${values})`,
@@ -205,11 +219,18 @@ export class CassandraStore implements LogStore {
       selectStreams: `SELECT namespace, pod_name, container_name, first_ts, last_ts, labels, host FROM ${ks}.log_streams WHERE tenant = ? AND day = ?`,
       insertStreamDay: `INSERT INTO ${ks}.log_stream_days (tenant, year, day) VALUES (?, ?, ?) USING TTL ?`,
       selectStreamDays: `SELECT day FROM ${ks}.log_stream_days WHERE tenant = ? AND year = ? AND day >= ? AND day <= ?`,
+      selectLinesWithSource: `SELECT ts, id, seq, stream, log, source, metadata FROM ${ks}.log_lines WHERE namespace = ? AND pod_name = ? AND container_name = ? AND bucket = ? AND ts >= ? AND ts <= ?`,
+      selectLinesWithSourceDesc: "",
+      selectSources: `SELECT source, pod_id, docker_id FROM ${ks}.log_sources WHERE namespace = ? AND pod_name = ? AND container_name = ?`,
+      insertCount: `INSERT INTO ${ks}.log_counts (${countColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      insertCountWithTtl: `INSERT INTO ${ks}.log_counts (${countColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
+      selectCounts: `SELECT minute, stream, level, lines, bytes FROM ${ks}.log_counts WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day = ? AND minute >= ? AND minute <= ?`,
     };
     const st = this.statements;
     st.selectDaysDesc = `${st.selectDays} ORDER BY day DESC`;
     st.selectBucketsDesc = `${st.selectBuckets} ORDER BY bucket DESC`;
     st.selectLinesDesc = `${st.selectLines} ORDER BY ts DESC, id DESC`;
+    st.selectLinesWithSourceDesc = `${st.selectLinesWithSource} ORDER BY ts DESC, id DESC`;
   }
 
   /** Connects, creates the keyspace and tables when missing, and returns a ready store. */
@@ -295,6 +316,9 @@ export class CassandraStore implements LogStore {
       if (item) item.at.push(dependents);
       else index.set(key, { query, params, at: [dependents] });
     };
+    // Per-minute counts of the lines sent (see countWrites), and each counted container's names.
+    const tally = new MinuteTally();
+    const counted = new Map<string, { names: string[]; seconds: number }>();
     let last: SourceRun | undefined;
     let lastPartition: { bucket: bigint; run: SourceRun; p: Partition } | undefined;
     for (let i = 0; i < entries.length; i++) {
@@ -317,6 +341,7 @@ export class CassandraStore implements LogStore {
           seconds,
           indexTtl,
         };
+        if (!counted.has(container)) counted.set(container, { names: [storedNamespace(e), e.pod, e.container], seconds });
         if (last.tooLarge === undefined)
           need(compositeKey(container, `s${id}`), seconds > 0, last.at, statedTtl ? s.insertSourceWithTtl : s.insertSource, [
             storedNamespace(e),
@@ -338,6 +363,21 @@ export class CassandraStore implements LogStore {
         continue;
       }
       last.at.push(i);
+      const level = e.level ?? "";
+      const counts = tally.add(
+        last.container,
+        e.timeNs,
+        level === "" && (e.stream === "stdout" || e.stream === "stderr") ? e.stream : kindOf(e.stream, level),
+        e.stream,
+        level,
+        utf8Length(e.log),
+      );
+      if (counts.lines === 1) {
+        counts.firstId = ids[i]!;
+        counts.firstNs = e.timeNs;
+      }
+      counts.lastId = ids[i]!;
+      counts.lastNs = e.timeNs;
       // Consecutive lines of a container mostly share their partition.
       let p = lastPartition?.bucket === bucket && lastPartition.run === last ? lastPartition.p : undefined;
       const pk = p ? "" : compositeKey(last.container, String(bucket));
@@ -379,6 +419,7 @@ export class CassandraStore implements LogStore {
         e.stream === "stdout" ? STDOUT : e.stream === "stderr" ? STDERR : e.stream,
         e.log,
         last.source,
+        e.metadata !== undefined && hasKeys(e.metadata) ? JSON.stringify(e.metadata) : undefined,
       ];
       if (statedTtl) row.push(last.seconds > 0 ? ttlFor(e.timeNs, nowTimeNs, last.seconds) : 0);
       p.rows.push(row);
@@ -438,12 +479,72 @@ export class CassandraStore implements LogStore {
         start = end;
       }
     }
+    for (const [query, rows] of this.countWrites(tally, counted, statedTtl, nowTimeNs)) {
+      batches.push(
+        this.writes
+          .run(() =>
+            rows.length === 1
+              ? this.client.execute(query, rows[0]!, this.writeOptions)
+              : this.client.batch(
+                  rows.map((params) => ({ query, params })),
+                  { ...this.writeOptions, logged: false },
+                ),
+          )
+          .catch((error) => {
+            if (isTransient(error)) throw error;
+            // Counts Cassandra refuses for good never cost the lines: they are logged and counted.
+            log.error("cassandra refused per-minute counts", { error: (error as Error).message });
+            this.options.observer?.error("write", error);
+          }),
+      );
+    }
     // Settle every batch before answering, so that a failure is reported only once nothing of
     // this request is still being written.
     const results = await Promise.allSettled(batches);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return [...rejected].map(([index, detail]) => ({ index, detail })).sort((a, b) => a.index - b.index);
+  }
+
+  /**
+   * The count rows of a batch, per partition (container and day) in unlogged batches of at most
+   * BATCH_ROWS: one row per (container, minute, stream, level) the batch has lines of, keyed by
+   * what those lines are (contentKey), so that a byte-identical resend writes the same rows with
+   * the same values, and adds nothing to what reads sum.
+   */
+  private countWrites(
+    tally: MinuteTally,
+    counted: Map<string, { names: string[]; seconds: number }>,
+    statedTtl: boolean,
+    nowTimeNs: bigint,
+  ): [string, unknown[][]][] {
+    const query = statedTtl ? this.statements.insertCountWithTtl : this.statements.insertCount;
+    const partitions = new Map<string, unknown[][]>();
+    for (const row of tally.rows) {
+      const { names, seconds } = counted.get(row.group)!;
+      const day = Number(row.minuteNs / NS_PER_DAY);
+      const params: unknown[] = [
+        ...names,
+        day,
+        row.minuteNs,
+        row.stream,
+        row.level,
+        contentKey(row),
+        BigInt(row.lines),
+        BigInt(row.bytes),
+      ];
+      // The row lives as long as the last line of its minute may.
+      if (statedTtl) params.push(seconds > 0 ? ttlFor(row.minuteNs + NS_PER_MINUTE, nowTimeNs, seconds) : 0);
+      const key = compositeKey(row.group, String(day));
+      let rows = partitions.get(key);
+      if (rows === undefined) partitions.set(key, (rows = []));
+      rows.push(params);
+    }
+    const out: [string, unknown[][]][] = [];
+    for (const rows of partitions.values()) {
+      for (let k = 0; k < rows.length; k += BATCH_ROWS) out.push([query, rows.slice(k, k + BATCH_ROWS)]);
+    }
+    return out;
   }
 
   /**
@@ -610,6 +711,9 @@ export class CassandraStore implements LogStore {
     const pageBytes = this.options.pageBytes ?? DEFAULT_PAGE_BYTES;
     const readAheadBytes = this.options.readAheadBytes ?? 8 * pageBytes;
     const sizer = new PageSizer(pageBytes, range.limitHint);
+    // Pod and container ids by source, read once per read from the container's log_sources.
+    const sources = range.withSource ? this.sourcesOf(stream) : undefined;
+    sources?.catch(() => {}); // observed by the first page that needs it
     // Under a limit, later partitions are read ahead only as far as the rows still needed call
     // for, going by the rows the partitions read so far held: none when the newest partition
     // holds the last 100 lines, several at once when partitions hold a line or two each.
@@ -637,7 +741,7 @@ export class CassandraStore implements LogStore {
           listed = true;
           return;
         }
-        const page = this.readPartition(stream, next.value, startNs, endNs, forward, sizer);
+        const page = this.readPartition(stream, next.value, startNs, endNs, forward, sizer, sources);
         page.catch(() => {}); // observed when its turn comes
         pending.push({ page, bytes: bytes ?? pageBytes });
         aheadBytes += bytes ?? pageBytes;
@@ -665,6 +769,70 @@ export class CassandraStore implements LogStore {
     } finally {
       await buckets.return(undefined);
     }
+  }
+
+  async *counts(stream: StreamRef, startNs: bigint, endNs: bigint): AsyncIterable<MinuteCount[]> {
+    if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
+    // Minutes that start before the namespace's cutoff are left out, as reads leave out its lines.
+    const cutoff = this.retention.cutoffNs(stream.tenant, stream.namespace, nowNs());
+    const from = cutoff > startNs ? cutoff : startNs < 0n ? 0n : startNs;
+    if (endNs < from) return;
+    const names = [storedNamespace(stream), stream.pod, stream.container];
+    const firstDay = Number(from / NS_PER_DAY);
+    const lastDay = Number(endNs / NS_PER_DAY);
+    // A few days are read outright; more, only those the day index lists (a day's counts go with
+    // its lines, and log_days outlives them).
+    let days: number[];
+    if (lastDay - firstDay < 3) days = Array.from({ length: lastDay - firstDay + 1 }, (_, k) => firstDay + k);
+    else {
+      // A minute is kept under the day it starts in, and holds the lines of (m, m + 1 min]: the
+      // last minute of day d - 1 may hold just a line at midnight, of day d. So each listed day
+      // brings the day before it.
+      const listed = (await this.readAll(this.statements.selectDays, [...names, firstDay, lastDay])).map((r) => r.day as number);
+      const wanted = new Set<number>();
+      for (const d of listed) {
+        if (d - 1 >= firstDay) wanted.add(d - 1);
+        wanted.add(d);
+      }
+      days = [...wanted].sort((a, b) => a - b);
+    }
+    // Each day's first page is read ahead, a few days at a time, and handed out in order.
+    const firstPage = (day: number) => {
+      const page = this.countPage(names, day, from, endNs);
+      page.catch(() => {}); // observed when its turn comes
+      return page;
+    };
+    const ahead: Promise<CountPage>[] = [];
+    let next = 0;
+    const merger = new CountMerger();
+    while (next < days.length || ahead.length > 0) {
+      while (next < days.length && ahead.length < COUNT_READ_AHEAD) ahead.push(firstPage(days[next++]!));
+      let page = await ahead.shift()!;
+      for (;;) {
+        const rows = merger.push(page.rows, false);
+        if (rows.length > 0) yield rows;
+        if (page.more === undefined) break;
+        page = await page.more();
+      }
+    }
+    const rest = merger.push([], true);
+    if (rest.length > 0) yield rest;
+  }
+
+  /** One page of a day's count rows, by (minute, stream, level, batch_key). */
+  private async countPage(names: string[], day: number, from: bigint, endNs: bigint, pageState?: string): Promise<CountPage> {
+    const rs = await this.reads.run(() =>
+      this.execute(this.statements.selectCounts, [...names, day, from, endNs], { fetchSize: 5000, pageState }),
+    );
+    const rows: MinuteCount[] = rs.rows.map((r) => ({
+      minuteNs: r.minute as bigint,
+      stream: r.stream as string,
+      level: r.level as string,
+      lines: Number(r.lines as bigint),
+      bytes: Number(r.bytes as bigint),
+    }));
+    const more = rs.pageState ? () => this.countPage(names, day, from, endNs, rs.pageState) : undefined;
+    return { rows, more };
   }
 
   /**
@@ -713,6 +881,17 @@ export class CassandraStore implements LogStore {
     return out;
   }
 
+  /** A container's sources: pod id and container id by source id. */
+  private async sourcesOf(s: StreamRef): Promise<Map<bigint, { podId: string; dockerId: string }>> {
+    const rows = await this.readAll(this.statements.selectSources, [storedNamespace(s), s.pod, s.container]);
+    return new Map(
+      rows.map((r) => [
+        r.source as bigint,
+        { podId: (r.pod_id as string | null) ?? "", dockerId: (r.docker_id as string | null) ?? "" },
+      ]),
+    );
+  }
+
   private async readPartition(
     s: StreamRef,
     bucket: bigint,
@@ -720,9 +899,18 @@ export class CassandraStore implements LogStore {
     endNs: bigint,
     forward: boolean,
     sizer: PageSizer,
+    sources: Promise<Map<bigint, { podId: string; dockerId: string }>> | undefined,
     pageState?: string,
   ): Promise<PartitionPage> {
-    const statement = forward ? this.statements.selectLines : this.statements.selectLinesDesc;
+    const st = this.statements;
+    const statement =
+      sources === undefined
+        ? forward
+          ? st.selectLines
+          : st.selectLinesDesc
+        : forward
+          ? st.selectLinesWithSource
+          : st.selectLinesWithSourceDesc;
     const rs = await this.reads.run(() =>
       this.execute(statement, [storedNamespace(s), s.pod, s.container, bucket, startNs, endNs], {
         fetchSize: sizer.fetchSize(),
@@ -743,8 +931,22 @@ export class CassandraStore implements LogStore {
         id: r.id as bigint,
       };
     }
+    if (sources !== undefined) {
+      const known = await sources;
+      for (let i = 0; i < rows.length; i++) {
+        const r = rs.rows[i]!;
+        const source = known.get(r.source as bigint);
+        const row = rows[i]!;
+        row.podId = source?.podId ?? "";
+        row.dockerId = source?.dockerId ?? "";
+        const metadata = r.metadata as string | null;
+        if (metadata != null) row.metadata = parseMetadata(metadata);
+      }
+    }
     sizer.observe(rows.length, bytes);
-    const more = rs.pageState ? () => this.readPartition(s, bucket, startNs, endNs, forward, sizer, rs.pageState) : undefined;
+    const more = rs.pageState
+      ? () => this.readPartition(s, bucket, startNs, endNs, forward, sizer, sources, rs.pageState)
+      : undefined;
     return { rows, more };
   }
 
@@ -830,9 +1032,28 @@ function tooLargeFor(text: string, maxBytes: number, what: string): string | und
   return `the ${what} of ${bytes} bytes is larger than Cassandra takes in one request (${maxBytes} bytes; native_transport_max_frame_size)`;
 }
 
+interface CountPage {
+  rows: MinuteCount[];
+  more?: () => Promise<CountPage>;
+}
+
+/** Days of counts read ahead at once. */
+const COUNT_READ_AHEAD = 8;
+
 interface PartitionPage {
   rows: OrderedRow[];
   more?: () => Promise<PartitionPage>;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+/** Parses stored metadata (JSON), keys kept as data ("__proto__" included). */
+function parseMetadata(text: string): Record<string, string> {
+  const parsed = JSON.parse(text) as unknown;
+  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
 }
 
 const STDOUT = Buffer.from("stdout");
@@ -959,6 +1180,9 @@ function compactionOf(schema: RetentionSchema): string {
   return `{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${schema.windowHours}${unchecked}}`;
 }
 
+/** The tables whose rows expire with the lines: the lines and their per-minute counts. */
+const DATA_TABLES = ["log_lines", "log_counts"];
+
 /** The index tables: their rows point to lines and outlive them by a day. */
 const INDEX_TABLES = ["log_sources", "log_buckets", "log_days", "log_stream_days", "log_streams"];
 
@@ -981,7 +1205,7 @@ export function schemaStatements(
     `CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = ${replication}`,
     `CREATE TABLE IF NOT EXISTS ${ks}.log_lines (
       namespace text, pod_name text, container_name text, bucket bigint,
-      ts bigint, id bigint, seq bigint, stream text, log text, source bigint,
+      ts bigint, id bigint, seq bigint, stream text, log text, source bigint, metadata text,
       PRIMARY KEY ((namespace, pod_name, container_name, bucket), ts, id)
     ) WITH CLUSTERING ORDER BY (ts ASC, id ASC)
       AND compaction = ${compactionOf(schema)}
@@ -1012,6 +1236,16 @@ export function schemaStatements(
       first_ts bigint, last_ts bigint, labels frozen<map<text, text>>, host text,
       PRIMARY KEY ((tenant, day), namespace, pod_name, container_name)
     ) WITH default_time_to_live = ${indexTtl}`,
+    // Per-minute counts: rows expire with the lines they count, so they take the lines' TTL and
+    // compaction. minute: its start, epoch ns; batch_key: derived from the lines a row counts (contentKey).
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_counts (
+      namespace text, pod_name text, container_name text, day int,
+      minute bigint, stream text, level text, batch_key bigint, lines bigint, bytes bigint,
+      PRIMARY KEY ((namespace, pod_name, container_name, day), minute, stream, level, batch_key)
+    ) WITH CLUSTERING ORDER BY (minute ASC, stream ASC, level ASC, batch_key ASC)
+      AND compaction = ${compactionOf(schema)}
+      AND default_time_to_live = ${schema.linesTtl}
+      AND gc_grace_seconds = ${schema.gcGraceSeconds}`,
   ];
 }
 
@@ -1024,7 +1258,7 @@ export function schemaStatements(
  */
 async function createSchema(client: cassandra.Client, options: CassandraStoreOptions): Promise<void> {
   const ks = options.keyspace;
-  const [createKeyspace, createLines, createSources, createBuckets, createDays, createStreamDays, createStreams] =
+  const [createKeyspace, createLines, createSources, createBuckets, createDays, createStreamDays, createStreams, createCounts] =
     schemaStatements(options);
   const keyspace = await client.execute("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", [ks], {
     prepare: true,
@@ -1037,31 +1271,46 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
   );
   const existing = new Map(tables.rows.map((r) => [r.table_name as string, r]));
   if (!existing.has("log_lines")) await client.execute(createLines!);
+  else {
+    // A lines table from before structured metadata gets the column (existing rows have none).
+    const columns = await client.execute(
+      "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = 'log_lines'",
+      [ks],
+      { prepare: true },
+    );
+    if (!columns.rows.some((r) => r.column_name === "metadata")) {
+      await client.execute(`ALTER TABLE ${ks}.log_lines ADD metadata text`);
+    }
+  }
   if (!existing.has("log_sources")) await client.execute(createSources!);
   if (!existing.has("log_buckets")) await client.execute(createBuckets!);
   if (!existing.has("log_days")) await client.execute(createDays!);
   if (!existing.has("log_stream_days")) await client.execute(createStreamDays!);
+  // Keyspaces from before the counts start counting from now on (their lines are not counted).
+  if (!existing.has("log_counts")) await client.execute(createCounts!);
   if (!existing.has("log_streams")) {
     await client.execute(createStreams!);
     // A keyspace from before the stream index: build it from the day and bucket index, once.
     if (existing.has("log_days")) await backfillStreams(client, options);
   }
   const schema = retentionSchema(retentionOf(options));
-  const lines = existing.get("log_lines");
-  const compaction = (lines?.compaction ?? {}) as Record<string, string>;
-  if (
-    lines &&
-    (lines.default_time_to_live !== schema.linesTtl ||
-      compaction.compaction_window_size !== String(schema.windowHours) ||
-      (compaction.unchecked_tombstone_compaction === "true") !== schema.uncheckedTombstoneCompaction)
-  ) {
-    log.info("applying the retention to the lines table", {
-      defaultTimeToLive: schema.linesTtl,
-      compactionWindowHours: schema.windowHours,
-    });
-    await client.execute(
-      `ALTER TABLE ${ks}.log_lines WITH default_time_to_live = ${schema.linesTtl} AND compaction = ${compactionOf(schema)}`,
-    );
+  for (const table of DATA_TABLES) {
+    const data = existing.get(table);
+    const compaction = (data?.compaction ?? {}) as Record<string, string>;
+    if (
+      data &&
+      (data.default_time_to_live !== schema.linesTtl ||
+        compaction.compaction_window_size !== String(schema.windowHours) ||
+        (compaction.unchecked_tombstone_compaction === "true") !== schema.uncheckedTombstoneCompaction)
+    ) {
+      log.info(`applying the retention to ${table}`, {
+        defaultTimeToLive: schema.linesTtl,
+        compactionWindowHours: schema.windowHours,
+      });
+      await client.execute(
+        `ALTER TABLE ${ks}.${table} WITH default_time_to_live = ${schema.linesTtl} AND compaction = ${compactionOf(schema)}`,
+      );
+    }
   }
   for (const table of INDEX_TABLES) {
     const row = existing.get(table);

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS lines (
   stream TEXT NOT NULL,
   log TEXT NOT NULL,
   source_id INTEGER NOT NULL,
-  seq INTEGER NOT NULL DEFAULT 0
+  seq INTEGER NOT NULL DEFAULT 0,
+  metadata TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS lines_by_time ON lines (container_id, ts, id);
 CREATE TABLE IF NOT EXISTS streams (
@@ -42,20 +43,30 @@ CREATE TABLE IF NOT EXISTS streams (
   PRIMARY KEY (container_id, day)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS streams_by_day ON streams (day);
+CREATE TABLE IF NOT EXISTS counts (
+  container_id INTEGER NOT NULL,
+  minute INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  level TEXT NOT NULL,
+  lines INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (container_id, minute, stream, level)
+) WITHOUT ROWID;
 `;
 
 export const NS_PER_DAY = 86_400_000_000_000n;
+const NS_PER_MINUTE = 60_000_000_000n;
 
 /**
  * One page of a container's lines after a cursor (?2 ts, ?4 seq, ?5 id) up to a bound (?3), in
  * the direction: (ts, seq, id) ascending or descending. The index gives time order; SQLite sorts
  * only the rows of equal time. `contains`: that many `instr(log, ?) > 0` terms (?7...).
  */
-export function selectPageSql(direction: "forward" | "backward", contains: number): string {
+export function selectPageSql(direction: "forward" | "backward", contains: number, withSource = false): string {
   const [cmp, range, order] =
     direction === "forward" ? [">", "ts >= ?2 AND ts <= ?3", "ASC"] : ["<", "ts <= ?2 AND ts >= ?3", "DESC"];
   const filters = Array.from({ length: contains }, (_, i) => ` AND instr(log, ?${7 + i}) > 0`).join("");
-  return `SELECT ts, seq, id, stream, log FROM lines
+  return `SELECT ts, seq, id, stream, log${withSource ? ", source_id, metadata" : ""} FROM lines
   WHERE container_id = ?1 AND ${range} AND (ts ${cmp} ?2 OR seq ${cmp} ?4 OR (seq = ?4 AND id ${cmp} ?5))${filters}
   ORDER BY ts ${order}, seq ${order}, id ${order} LIMIT ?6`;
 }
@@ -79,6 +90,25 @@ export const UPSERT_STREAM = `INSERT INTO streams (container_id, day, first_ts, 
     first_ts = min(first_ts, excluded.first_ts),
     source_id = CASE WHEN excluded.last_ts >= last_ts THEN excluded.source_id ELSE source_id END,
     last_ts = max(last_ts, excluded.last_ts)`;
+
+/**
+ * Adds a batch's tally to a count row (container, minute (its start, epoch ns), stream, level):
+ * the writer counts only the lines it really inserted, in the same transaction.
+ */
+export const UPSERT_COUNT = `INSERT INTO counts (container_id, minute, stream, level, lines, bytes) VALUES (?, ?, ?, ?, ?, ?)
+  ON CONFLICT (container_id, minute, stream, level) DO UPDATE SET
+    lines = lines + excluded.lines, bytes = bytes + excluded.bytes`;
+
+/**
+ * One page of a container's (?1) count rows up to a bound (?5), in key order (the primary key's):
+ * from a minute on (?2; first: true), or after a cursor (?2 minute, ?3 stream, ?4 level).
+ */
+export function selectCountsSql(first: boolean): string {
+  const after = first ? "" : " AND (minute > ?2 OR stream > ?3 OR (stream = ?3 AND level > ?4))";
+  return `SELECT minute, stream, level, lines, bytes FROM counts
+  WHERE container_id = ?1 AND minute >= ?2 AND minute <= ?5${after}
+  ORDER BY minute, stream, level LIMIT ?6`;
+}
 
 export const SELECT_CONTAINER = "SELECT id FROM containers WHERE tenant = ? AND namespace = ? AND pod = ? AND container = ?";
 
@@ -106,16 +136,34 @@ export function openDatabase(path: string, options: { readonly?: boolean; sync?:
 
 /** Creates what is missing, and adds what older databases lack. */
 export function migrate(db: Database): void {
-  const hadStreams = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'").get() !== null;
+  const hadTable = (name: string) => db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== null;
+  const hadLines = hadTable("lines");
+  const hadStreams = hadTable("streams");
+  const hadCounts = hadTable("counts");
   addTenants(db);
+  // Columns first: CREATE TABLE IF NOT EXISTS leaves an older lines table as it is.
+  if (hadLines) {
+    const columns = db.query("SELECT name FROM pragma_table_info('lines')").values() as [string][];
+    if (!columns.some(([name]) => name === "seq")) db.run("ALTER TABLE lines ADD COLUMN seq INTEGER NOT NULL DEFAULT 0");
+    // Nullable without a default: no row is rewritten, and a line without metadata costs nothing.
+    if (!columns.some(([name]) => name === "metadata")) db.run("ALTER TABLE lines ADD COLUMN metadata TEXT");
+  }
   db.exec(SCHEMA);
-  const columns = db.query("SELECT name FROM pragma_table_info('lines')").values() as [string][];
-  if (!columns.some(([name]) => name === "seq")) db.run("ALTER TABLE lines ADD COLUMN seq INTEGER NOT NULL DEFAULT 0");
   // A database from before the stream index: build it from the lines, once.
   if (!hadStreams) {
     db.run(
       `INSERT OR IGNORE INTO streams (container_id, day, first_ts, last_ts, source_id)
        SELECT container_id, ts / ${NS_PER_DAY}, min(ts), max(ts), source_id FROM lines GROUP BY container_id, ts / ${NS_PER_DAY}`,
+    );
+  }
+  // A database from before the counts: count its lines once (their level was not kept: ""), in
+  // right-closed minutes as minuteOf (counts.ts).
+  if (hadLines && !hadCounts) {
+    db.run(
+      `INSERT OR IGNORE INTO counts (container_id, minute, stream, level, lines, bytes)
+       SELECT container_id, (ts - 1) - ((ts - 1) % ${NS_PER_MINUTE}) - (CASE WHEN (ts - 1) % ${NS_PER_MINUTE} < 0 THEN ${NS_PER_MINUTE} ELSE 0 END) AS m,
+              stream, '', count(*), sum(length(CAST(log AS BLOB)))
+       FROM lines GROUP BY container_id, m, stream`,
     );
   }
 }
@@ -155,6 +203,11 @@ export interface PackedBatch {
   /** Per line, an index into streamTable. */
   streams: Uint32Array;
   streamTable: string[];
+  /** Per line, an index into levelTable (the detected level; "" when none). */
+  levels: Uint32Array;
+  levelTable: string[];
+  /** Per line, its structured metadata as JSON (null: none); absent when no line has any. */
+  metadata?: (string | null)[];
   /** Runs of lines with the same container and source: run r starts at line runStarts[r]. */
   runStarts: Uint32Array;
   runs: {

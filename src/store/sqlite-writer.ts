@@ -7,6 +7,7 @@
 // and only the rows refused are reported. Failures that may pass (disk full, I/O, locks) fail the
 // batch as a whole: it is rolled back and the client retries it.
 import type { Database, SQLiteError, Statement } from "bun:sqlite";
+import { MinuteTally, utf8Length } from "./counts.ts";
 import { compositeKey } from "./lines.ts";
 import { RetentionPolicy, type RetentionRule } from "./retention.ts";
 import {
@@ -15,6 +16,7 @@ import {
   OPENED,
   openDatabase,
   SELECT_CONTAINER,
+  UPSERT_COUNT,
   UPSERT_STREAM,
   type PackedBatch,
   type WriterReply,
@@ -26,7 +28,7 @@ declare const self: Worker;
 const CACHE_LIMIT = 50_000;
 /** Rows per multi-row INSERT: fewer statement steps and calls into SQLite (about 20% faster). */
 const ROWS_PER_INSERT = 50;
-const COLUMNS = 7;
+const COLUMNS = 8;
 
 let db: Database | undefined;
 let statements: Statement[] = [];
@@ -41,6 +43,9 @@ let selectContainerList: Statement;
 let selectFirstKept: Statement;
 let deleteLinesBefore: Statement;
 let upsertStream: Statement;
+let upsertCount: Statement;
+let deleteCountsBefore: Statement;
+let deleteCounts: Statement;
 let deleteStreamsBefore: Statement;
 let trimStreamsAt: Statement;
 let deleteEmptyContainer: Statement;
@@ -61,11 +66,11 @@ function open(path: string, sync: "full" | "normal"): void {
     statements.push(s);
     return s;
   };
-  const insert = "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id, seq) VALUES ";
+  const insert = "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id, seq, metadata) VALUES ";
   const row = `(${Array(COLUMNS).fill("?").join(", ")})`;
   insertLine = prepare(insert + row);
   insertLines = prepare(insert + Array(ROWS_PER_INSERT).fill(row).join(", "));
-  selectSeq = prepare("SELECT seq FROM lines WHERE container_id = ? AND ts = ? AND id = ?");
+  selectSeq = prepare("SELECT seq, rowid FROM lines WHERE container_id = ? AND ts = ? AND id = ?");
   selectContainer = prepare(SELECT_CONTAINER);
   insertContainer = prepare(
     "INSERT INTO containers (tenant, namespace, pod, container) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -73,6 +78,10 @@ function open(path: string, sync: "full" | "normal"): void {
   selectSource = prepare("SELECT id FROM sources WHERE pod_id = ? AND docker_id = ? AND host = ? AND labels = ?");
   insertSource = prepare("INSERT INTO sources (pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
   upsertStream = prepare(UPSERT_STREAM);
+  upsertCount = prepare(UPSERT_COUNT);
+  // A minute goes once it starts before the cutoff (reads leave it out from then on).
+  deleteCountsBefore = prepare("DELETE FROM counts WHERE container_id = ?1 AND minute < ?2");
+  deleteCounts = prepare("DELETE FROM counts WHERE container_id = ?1");
   selectContainerList = prepare("SELECT id, tenant, namespace, pod, container FROM containers");
   // The earliest line a container may hold: every line's time is within its day's stream row.
   selectFirstKept = prepare("SELECT min(first_ts) AS first FROM streams WHERE container_id = ?").safeIntegers(true);
@@ -130,18 +139,31 @@ function isPermanent(error: unknown): boolean {
 }
 
 /**
- * Inserts a batch. `oneByOne`: row by row, and a row SQLite refuses for good is reported instead
- * of failing the batch (a failed statement undoes only itself).
+ * Inserts a batch, and adds the lines it really inserted (not those a resend met stored) to the
+ * per-minute counts, in the same transaction. `oneByOne`: row by row, and a row SQLite refuses
+ * for good is reported instead of failing the batch (a failed statement undoes only itself).
  */
 function insert(b: PackedBatch, oneByOne: boolean): Outcome {
   const outcome: Outcome = { deduplicated: 0, rejected: [] };
-  const params = new Array<string | number | bigint>(ROWS_PER_INSERT * COLUMNS);
+  const params = new Array<string | number | bigint | null>(ROWS_PER_INSERT * COLUMNS);
+  const tally = new MinuteTally();
+  // Text of one byte per character (ASCII, the usual log) is as long in UTF-8 as in UTF-16.
+  const oneByte = Buffer.byteLength(b.logs, "utf8") === b.logs.length;
+  const levels = b.levelTable.length;
+  const count = (group: string, row: number) => {
+    const s = b.streams[row]!;
+    const l = b.levels[row]!;
+    const from = row === 0 ? 0 : b.ends[row - 1]!;
+    const bytes = oneByte ? b.ends[row]! - from : utf8Length(b.logs.substring(from, b.ends[row]!));
+    tally.add(group, b.ts[row]!, s * levels + l, b.streamTable[s]!, b.levelTable[l]!, bytes);
+  };
   for (let r = 0; r < b.runs.length; r++) {
     const run = b.runs[r]!;
     const first = b.runStarts[r]!;
     const end = r + 1 < b.runs.length ? b.runStarts[r + 1]! : b.n;
     const cid = cachedId(containerIds, insertContainer, selectContainer, [run.tenant, run.namespace, run.pod, run.container]);
     const sid = cachedId(sourceIds, insertSource, selectSource, [run.podId, run.dockerId, run.host, run.labels]);
+    const group = String(cid);
     indexStream(b, cid, sid, first, end);
     let start = first === 0 ? 0 : b.ends[first - 1]!;
     let i = first;
@@ -157,10 +179,23 @@ function insert(b: PackedBatch, oneByOne: boolean): Outcome {
           params[p++] = b.logs.substring(start, stop);
           params[p++] = sid;
           params[p++] = b.seqs[row]!;
+          params[p++] = b.metadata?.[row] ?? null;
           start = stop;
         }
-        const { changes } = insertLines.run(...params);
-        if (changes < ROWS_PER_INSERT) outcome.deduplicated += collapsed(b, cid, i, i + ROWS_PER_INSERT);
+        const { changes, lastInsertRowid } = insertLines.run(...params);
+        if (changes === ROWS_PER_INSERT) {
+          for (let row = i; row < i + ROWS_PER_INSERT; row++) count(group, row);
+          continue;
+        }
+        // Some rows met stored ones. The rows this statement inserted took the rowids after every
+        // row stored before it, one after another: (last - changes, last].
+        const firstNew = changes > 0 ? Number(lastInsertRowid) - changes + 1 : Number.POSITIVE_INFINITY;
+        for (let row = i; row < i + ROWS_PER_INSERT; row++) {
+          const stored = selectSeq.get(cid, b.ts[row]!, b.ids[row]!) as { seq: number; rowid: number } | null;
+          if (stored === null) continue;
+          if (stored.rowid >= firstNew) count(group, row);
+          else if (stored.seq !== b.seqs[row]) outcome.deduplicated++;
+        }
       }
     }
     for (; i < end; i++) {
@@ -169,15 +204,26 @@ function insert(b: PackedBatch, oneByOne: boolean): Outcome {
       start = stop;
       let changes: number;
       try {
-        ({ changes } = insertLine.run(cid, b.ts[i]!, b.ids[i]!, b.streamTable[b.streams[i]!]!, text, sid, b.seqs[i]!));
+        ({ changes } = insertLine.run(
+          cid,
+          b.ts[i]!,
+          b.ids[i]!,
+          b.streamTable[b.streams[i]!]!,
+          text,
+          sid,
+          b.seqs[i]!,
+          b.metadata?.[i] ?? null,
+        ));
       } catch (error) {
         if (!oneByOne || !isPermanent(error)) throw error;
         outcome.rejected.push({ index: i, detail: `the embedded store refused the line: ${(error as Error).message}` });
         continue;
       }
-      if (changes === 0) outcome.deduplicated += collapsed(b, cid, i, i + 1);
+      if (changes === 1) count(group, i);
+      else outcome.deduplicated += collapsed(b, cid, i, i + 1);
     }
   }
+  for (const row of tally.rows) upsertCount.run(Number(row.group), row.minuteNs, row.stream, row.level, row.lines, row.bytes);
   return outcome;
 }
 
@@ -311,7 +357,10 @@ function sweepSlice(): void {
         if (deleted === take) continue; // it may hold more: this slice or the next goes on with it
         deleteStreamsBefore.run(cid, cutoff);
         trimStreamsAt.run(cid, cutoff);
+        deleteCountsBefore.run(cid, cutoff);
         if (deleteEmptyContainer.run(cid).changes > 0) {
+          // Its id may be given to a new container: nothing of this one may stay behind.
+          deleteCounts.run(cid);
           containerIds.delete(compositeKey(tenant, namespace, pod, container));
           s.removed++;
         }

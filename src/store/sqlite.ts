@@ -25,6 +25,7 @@ import {
   openDatabase,
   SELECT_CONTAINER,
   SELECT_STREAMS,
+  selectCountsSql,
   selectPageSql,
   type EmbeddedSync,
   type PackedBatch,
@@ -40,6 +41,7 @@ import {
   type Direction,
   type LogEntry,
   type LogStore,
+  type MinuteCount,
   type OrderedRow,
   type StoreHealth,
   type StoreObserver,
@@ -71,6 +73,8 @@ export interface EmbeddedStoreOptions {
 const MAX_PAGE_ROWS = 10_000;
 /** Rows of a read's first page without a limit hint; pages double up to MAX_PAGE_ROWS. */
 const FIRST_PAGE_ROWS = 256;
+/** Count rows per page of counts(). */
+const COUNT_PAGE_ROWS = 10_000;
 /** `contains` filters a read hands to SQLite (instr); more are left to the reader. */
 const MAX_PUSHED_FILTERS = 4;
 
@@ -92,6 +96,8 @@ export class EmbeddedStore implements LogStore {
   private readonly pageStatements = new Map<string, Statement>();
   private readonly selectStreams: Statement;
   private readonly selectContainer: Statement;
+  private readonly selectSource: Statement;
+  private readonly selectCounts: [Statement, Statement];
   private readonly healthCheck: Statement;
   private readonly pageBytes: number;
   private readonly writeBufferSize: number;
@@ -124,6 +130,11 @@ export class EmbeddedStore implements LogStore {
     this.writeBufferSize = options.writeBufferSize ?? 100_000;
     this.selectStreams = this.db.prepare(SELECT_STREAMS).safeIntegers(true);
     this.selectContainer = this.db.prepare(SELECT_CONTAINER);
+    this.selectSource = this.db.prepare("SELECT pod_id, docker_id FROM sources WHERE id = ?");
+    this.selectCounts = [
+      this.db.prepare(selectCountsSql(true)).safeIntegers(true),
+      this.db.prepare(selectCountsSql(false)).safeIntegers(true),
+    ];
     this.healthCheck = this.db.prepare("SELECT count(*) FROM containers");
 
     this.writer = new Worker(new URL("./sqlite-writer.ts", import.meta.url));
@@ -210,7 +221,10 @@ export class EmbeddedStore implements LogStore {
     if (row === null) return;
     const forward = range.direction === "forward";
     const contains = (range.contains ?? []).slice(0, MAX_PUSHED_FILTERS);
-    const select = this.pageStatement(range.direction, contains.length);
+    const withSource = range.withSource === true;
+    const select = this.pageStatement(range.direction, contains.length, withSource);
+    // Pod and container ids by source, for this read (a container's lines share a few sources).
+    const sources = withSource ? new Map<bigint, { podId: string; dockerId: string }>() : undefined;
     // The cursor: the last row returned (or the range's near bound), by (ts, seq, id).
     let ts = forward ? range.startNs : range.endNs;
     let seq = forward ? -1 : Number.MAX_SAFE_INTEGER;
@@ -232,9 +246,13 @@ export class EmbeddedStore implements LogStore {
         id: bigint;
         stream: string;
         log: string;
+        source_id?: bigint;
+        metadata?: string | null;
       }>) {
         const s = Number(r.seq);
-        rows.push({ timeNs: r.ts, seq: s, id: r.id, stream: r.stream, log: r.log });
+        const out: OrderedRow = { timeNs: r.ts, seq: s, id: r.id, stream: r.stream, log: r.log };
+        if (sources !== undefined) this.addSource(out, r.source_id!, r.metadata ?? null, sources);
+        rows.push(out);
         ts = r.ts;
         seq = s;
         id = r.id;
@@ -247,12 +265,67 @@ export class EmbeddedStore implements LogStore {
     }
   }
 
+  /** Fills a row's pod id, container id and metadata. */
+  private addSource(
+    row: OrderedRow,
+    sourceId: bigint,
+    metadata: string | null,
+    sources: Map<bigint, { podId: string; dockerId: string }>,
+  ): void {
+    let source = sources.get(sourceId);
+    if (source === undefined) {
+      const found = this.selectSource.get(sourceId) as { pod_id: string; docker_id: string } | null;
+      source = { podId: found?.pod_id ?? "", dockerId: found?.docker_id ?? "" };
+      sources.set(sourceId, source);
+    }
+    row.podId = source.podId;
+    row.dockerId = source.dockerId;
+    if (metadata !== null) row.metadata = parseLabels(metadata);
+  }
+
+  async *counts(stream: StreamRef, startNs: bigint, endNs: bigint): AsyncIterable<MinuteCount[]> {
+    if (this.closed) throw new StoreUnavailableError("embedded store is closed");
+    // Minutes that start before the namespace's cutoff are left out, as reads leave out its lines.
+    const cutoff = this.retention.cutoffNs(stream.tenant, stream.namespace, nowNs());
+    const from = cutoff > startNs ? cutoff : startNs;
+    if (endNs < from) return;
+    const row = this.selectContainer.get(stream.tenant, stream.namespace, stream.pod, stream.container) as { id: number } | null;
+    if (row === null) return;
+    // The cursor: the last key returned (none at first: from the range's start on).
+    let minute = from;
+    let streamName = "";
+    let level = "";
+    for (let page = 0; ; page++) {
+      const rows: MinuteCount[] = [];
+      for (const r of this.selectCounts[page === 0 ? 0 : 1]!.iterate(
+        row.id,
+        minute,
+        streamName,
+        level,
+        endNs,
+        COUNT_PAGE_ROWS,
+      ) as IterableIterator<{
+        minute: bigint;
+        stream: string;
+        level: string;
+        lines: bigint;
+        bytes: bigint;
+      }>) {
+        rows.push({ minuteNs: r.minute, stream: r.stream, level: r.level, lines: Number(r.lines), bytes: Number(r.bytes) });
+      }
+      if (rows.length === 0) return;
+      ({ minuteNs: minute, stream: streamName, level } = rows.at(-1)!);
+      yield rows;
+      if (rows.length < COUNT_PAGE_ROWS) return;
+    }
+  }
+
   /** The page statement for a direction and a number of pushed-down filters, prepared once. */
-  private pageStatement(direction: Direction, contains: number): Statement {
-    const key = `${direction}/${contains}`;
+  private pageStatement(direction: Direction, contains: number, withSource: boolean): Statement {
+    const key = `${direction}/${contains}/${withSource}`;
     let statement = this.pageStatements.get(key);
     if (statement === undefined) {
-      statement = this.db.prepare(selectPageSql(direction, contains)).safeIntegers(true);
+      statement = this.db.prepare(selectPageSql(direction, contains, withSource)).safeIntegers(true);
       this.pageStatements.set(key, statement);
     }
     return statement;
@@ -292,6 +365,8 @@ export class EmbeddedStore implements LogStore {
       for (const statement of this.pageStatements.values()) statement.finalize();
       this.selectStreams.finalize();
       this.selectContainer.finalize();
+      this.selectSource.finalize();
+      for (const statement of this.selectCounts) statement.finalize();
       this.healthCheck.finalize();
       this.db.close();
       if (this.temporary) rmSync(this.dataDir, { recursive: true, force: true });
@@ -372,6 +447,11 @@ export class EmbeddedStore implements LogStore {
 
 const STREAMS = ["stdout", "stderr", ""];
 
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 /** Entries → columns for the writer thread (see PackedBatch). */
 function pack(entries: LogEntry[]): PackedBatch {
   const n = entries.length;
@@ -382,6 +462,9 @@ function pack(entries: LogEntry[]): PackedBatch {
   const ends = new Uint32Array(n);
   const streams = new Uint32Array(n);
   const streamTable = [...STREAMS];
+  const levels = new Uint32Array(n);
+  const levelTable = [""];
+  let metadata: (string | null)[] | undefined;
   const runStarts: number[] = [];
   const runs: PackedBatch["runs"] = [];
   const logs: string[] = new Array(n);
@@ -397,6 +480,16 @@ function pack(entries: LogEntry[]): PackedBatch {
     let s = e.stream === "stdout" ? 0 : e.stream === "stderr" ? 1 : streamTable.indexOf(e.stream);
     if (s === -1) s = streamTable.push(e.stream) - 1;
     streams[i] = s;
+    const level = e.level;
+    if (level !== undefined && level !== "") {
+      let l = levelTable.indexOf(level);
+      if (l === -1) l = levelTable.push(level) - 1;
+      levels[i] = l;
+    }
+    if (e.metadata !== undefined && hasKeys(e.metadata)) {
+      metadata ??= new Array<string | null>(n).fill(null);
+      metadata[i] = JSON.stringify(e.metadata);
+    }
     if (previous === undefined || !sameContainerAndSource(previous, e)) {
       runStarts.push(i);
       runs.push({
@@ -421,6 +514,9 @@ function pack(entries: LogEntry[]): PackedBatch {
     ends,
     streams,
     streamTable,
+    levels,
+    levelTable,
+    metadata,
     runStarts: Uint32Array.from(runStarts),
     runs,
   };

@@ -20,6 +20,16 @@ export interface LogEntry {
   dockerId: string;
   host: string;
   labels: Record<string, string>;
+  /**
+   * Per-line key-value pairs that are not labels (Loki's structured metadata: trace ids, ...),
+   * kept with the line and returned with it; absent: none.
+   */
+  metadata?: Record<string, string>;
+  /**
+   * The line's severity as detected at ingest (Loki 3's detected_level: "error", "warn", "info",
+   * ..., "unknown"); the per-minute counts are kept by it. Absent: not detected ("").
+   */
+  level?: string;
 }
 
 /** One container of one tenant: the stream of lines a store keeps and reads in order. */
@@ -57,7 +67,16 @@ export interface LogRow {
 }
 
 /** A row with its place in the stream. */
-export interface OrderedRow extends LogRow, Position {}
+export interface OrderedRow extends LogRow, Position {
+  /** The line's pod id and container id: set when the read asked for them (StreamRead.withSource). */
+  podId?: string;
+  dockerId?: string;
+  /**
+   * The line's structured metadata (LogEntry.metadata): set when the read asked for the source
+   * and the line has some; absent otherwise.
+   */
+  metadata?: Record<string, string>;
+}
 
 /** What to read of one stream. */
 export interface StreamRead {
@@ -74,7 +93,33 @@ export interface StreamRead {
   contains?: string[];
   /** Rows the reader expects to need (a limit): a store reads little ahead of it. */
   limitHint?: number;
+  /**
+   * Fill each row's podId, dockerId and metadata (what Loki shows as structured metadata). Off,
+   * the read costs what it did without them.
+   */
+  withSource?: boolean;
 }
+
+/**
+ * The lines and bytes (UTF-8 of the text) of one stream in one minute, for one stdout/stderr
+ * value and one detected level, as counted at write time.
+ */
+export interface MinuteCount {
+  /**
+   * The minute, by its start m (epoch ns, a multiple of 60 s): the lines with m < time <= m + 60 s
+   * (right-closed, as Loki's range windows; see minuteOf in counts.ts).
+   */
+  minuteNs: bigint;
+  /** "stdout", "stderr" or "" (LogEntry.stream). */
+  stream: string;
+  /** The detected level, "" when none was (LogEntry.level). */
+  level: string;
+  lines: number;
+  bytes: number;
+}
+
+/** Nanoseconds of a minute: the width of a count. */
+export const NS_PER_MINUTE = 60_000_000_000n;
 
 export interface StoreHealth {
   healthy: boolean;
@@ -135,6 +180,14 @@ export interface LogStore {
    * Backward is the exact reverse of forward. A read that stops early costs what it read.
    */
   read(stream: StreamRef, range: StreamRead): AsyncIterable<OrderedRow[]>;
+  /**
+   * Per-minute line and byte counts of one stream for the minutes whose start lies in
+   * [startNs, endNs] (clamped to the namespace's retention as reads are: minutes that start
+   * before the cutoff are left out), from the counts kept at write time, never by reading
+   * lines. In pages, by minute, then stream, then level; one entry per (minute, stream, level).
+   * A resent batch never changes them (see the README for Cassandra's one exception).
+   */
+  counts(stream: StreamRef, startNs: bigint, endNs: bigint): AsyncIterable<MinuteCount[]>;
   health(): Promise<StoreHealth>;
   /** Finishes in-flight writes and releases the store. */
   close(): Promise<void>;

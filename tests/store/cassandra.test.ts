@@ -103,6 +103,7 @@ function cassandraSuites(): void {
       const tables = await cql.execute("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [ks]);
       expect(tables.rows.map((r) => r.table_name).sort()).toEqual([
         "log_buckets",
+        "log_counts",
         "log_days",
         "log_lines",
         "log_sources",
@@ -173,6 +174,12 @@ function cassandraSuites(): void {
         [ks],
       );
       expect(table.rows[0]!.default_time_to_live).toBe(week);
+      const counts = await cql.execute(
+        "SELECT default_time_to_live, compaction FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'log_counts'",
+        [ks],
+      );
+      expect(counts.rows[0]!.default_time_to_live).toBe(week);
+      expect(counts.rows[0]!.compaction).toMatchObject({ compaction_window_size: String(compactionWindowHours(week)) });
       expect(table.rows[0]!.compaction).toMatchObject({
         class: "org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy",
         compaction_window_unit: "HOURS",
@@ -213,6 +220,11 @@ function cassandraSuites(): void {
       near(lines["other-ns"], week);
       // USING TTL 0: no expiry (null), whatever a table default would say.
       expect(lines["keep-ns"]).toBeNull();
+      // Per-minute counts expire with the lines they count (one row each here: one minute).
+      const counts = await ttls("log_counts", "lines", "namespace");
+      near(counts["long-ns"], 30 * day);
+      near(counts["other-ns"], week);
+      expect(counts["keep-ns"]).toBeNull();
       for (const [table, column] of [
         ["log_sources", "host"],
         ["log_streams", "last_ts"],
@@ -444,6 +456,38 @@ function cassandraSuites(): void {
         endNs: ns("2024-03-05T00:00:00Z"),
       });
       expect(rows.map((r) => r.log)).toEqual(["before", "after"]);
+    }, 60_000);
+
+    test("a keyspace from before the counts and the metadata column gets both when the store starts", async () => {
+      const old = `${keyspace}_before_counts`;
+      for (const statement of schemaStatements(options({ keyspace: old }))) {
+        if (statement.includes(".log_counts")) continue;
+        await cql.execute(statement.replace(", metadata text", ""));
+      }
+      const before = await cql.execute(
+        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = 'log_lines'",
+        [old],
+      );
+      expect(before.rows.map((r) => r.column_name)).not.toContain("metadata");
+      const own = await CassandraStore.connect(options({ keyspace: old }));
+      try {
+        const n = unique();
+        const at = ns("2024-03-01T10:00:00Z");
+        await own.write([entry({ namespace: n, timeNs: at, log: "with metadata", metadata: { trace: "t" } })]);
+        const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+        const rows = [];
+        for await (const page of own.read(ref, { startNs: at, endNs: at, direction: "forward", withSource: true }))
+          rows.push(...page);
+        expect(rows.map((r) => [r.log, r.podId, r.dockerId, r.metadata])).toEqual([
+          ["with metadata", "pod-id-1", "docker-1", { trace: "t" }],
+        ]);
+        const counts = [];
+        for await (const page of own.counts(ref, at - 60_000_000_000n, at)) counts.push(...page);
+        // A line exactly on a minute counts in the minute it ends.
+        expect(counts).toEqual([{ minuteNs: at - 60_000_000_000n, stream: "stdout", level: "", lines: 1, bytes: 13 }]);
+      } finally {
+        await own.close();
+      }
     }, 60_000);
 
     test("what Cassandra itself refuses as invalid costs only those lines (a schema that takes ASCII only)", async () => {

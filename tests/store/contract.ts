@@ -7,10 +7,42 @@ import {
   StoreUnavailableError,
   type LogEntry,
   type LogStore,
+  type MinuteCount,
+  type OrderedRow,
   type StreamInfo,
+  type StreamRef,
 } from "../../src/store/store.ts";
 import { NS_PER_SECOND, nowNs } from "../../src/time.ts";
 import { entry, ns, queryAll, unique, type Query } from "../helpers.ts";
+
+const MINUTE_NS = 60n * NS_PER_SECOND;
+
+/** Every count of a stream in a range, as the store pages them. */
+async function countsOf(store: LogStore, ref: StreamRef, startNs: bigint, endNs: bigint): Promise<MinuteCount[]> {
+  const out: MinuteCount[] = [];
+  for await (const page of store.counts(ref, startNs, endNs)) out.push(...page);
+  return out;
+}
+
+/** What the counts of some entries must be: by minute, stream and level, in that order. */
+function expectedCounts(entries: LogEntry[]): MinuteCount[] {
+  const byKey = new Map<string, MinuteCount>();
+  for (const e of entries) {
+    // Right-closed minutes: the count keyed m holds m < time <= m + 1 min (times after 1970 here).
+    const minuteNs = e.timeNs - 1n - ((e.timeNs - 1n) % MINUTE_NS);
+    const level = e.level ?? "";
+    const key = JSON.stringify([String(minuteNs), e.stream, level]);
+    const c = byKey.get(key) ?? { minuteNs, stream: e.stream, level, lines: 0, bytes: 0 };
+    c.lines++;
+    c.bytes += new TextEncoder().encode(e.log).length;
+    byKey.set(key, c);
+  }
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...byKey.values()].sort(
+    (a, b) =>
+      (a.minuteNs < b.minuteNs ? -1 : a.minuteNs > b.minuteNs ? 1 : 0) || cmp(a.stream, b.stream) || cmp(a.level, b.level),
+  );
+}
 
 export interface ContractOptions {
   /** Per-test timeout (ms): a networked store needs more than the default. */
@@ -357,6 +389,199 @@ export function storeContract(
       Math.max(t, 60_000),
     );
 
+    describe("per-minute counts", () => {
+      const ref = (namespace: string, over: Partial<StreamRef> = {}): StreamRef => ({
+        tenant: "",
+        namespace,
+        pod: "pod-a",
+        container: "main",
+        ...over,
+      });
+      const at = (s: string) => ns(s);
+
+      test(
+        "are exact across minutes, streams and levels, lines and UTF-8 bytes",
+        async () => {
+          const n = unique();
+          const levels = ["info", "error", undefined, "warn"];
+          const base = at("2024-03-01T10:00:00Z");
+          const first: LogEntry[] = [];
+          // Three minutes (the last ends the batch at 10:02:59.999999999), both streams, four levels.
+          for (let i = 0; i < 180; i++) {
+            first.push(
+              entry({
+                namespace: n,
+                timeNs: base + BigInt(i) * NS_PER_SECOND + 999_999_999n,
+                log: i % 7 === 0 ? `café ✓ ${i} 日本語 🚀` : `line ${i}`,
+                stream: i % 3 === 0 ? "stderr" : "stdout",
+                level: levels[i % 4],
+              }),
+            );
+          }
+          // Another batch adds to minutes already counted, out of time order, with an empty stream.
+          const second = [
+            entry({ namespace: n, timeNs: base + 30n * NS_PER_SECOND + 1n, log: "later, same minute", level: "error" }),
+            entry({ namespace: n, timeNs: base + 5n, log: "", stream: "", level: "info" }),
+            entry({ namespace: n, timeNs: base + 125n * NS_PER_SECOND, log: "x".repeat(1000), stream: "stderr" }),
+          ];
+          await store.write(first);
+          await store.write(second);
+          // Another container of the namespace is counted apart.
+          await store.write([entry({ namespace: n, container: "sidecar", timeNs: base, log: "sidecar" })]);
+          const all = await countsOf(store, ref(n), at("2024-03-01T00:00:00Z"), at("2024-03-02T00:00:00Z"));
+          expect(all).toEqual(expectedCounts([...first, ...second]));
+          expect(all.map((c) => c.minuteNs)).toContain(base + MINUTE_NS);
+          expect(all.reduce((sum, c) => sum + c.lines, 0)).toBe(183);
+          // Minutes whose start lies in the range: the bounds are inclusive, and a minute that
+          // starts before the range is not in it.
+          const middle = await countsOf(store, ref(n), base + 1n, base + MINUTE_NS);
+          expect(middle).toEqual(
+            expectedCounts(first.filter((e) => e.timeNs > base + MINUTE_NS && e.timeNs <= base + 2n * MINUTE_NS)),
+          );
+          expect(await countsOf(store, ref(n), base + 1n, base + MINUTE_NS - 1n)).toEqual([]);
+          // A line exactly on a minute counts in the minute it ends (Loki's windows are (t - range, t]).
+          expect(await countsOf(store, ref(n, { container: "sidecar" }), base - MINUTE_NS, base)).toEqual([
+            { minuteNs: base - MINUTE_NS, stream: "stdout", level: "", lines: 1, bytes: 7 },
+          ]);
+          expect(await countsOf(store, ref(unique()), base, base + 10n * MINUTE_NS)).toEqual([]);
+        },
+        t,
+      );
+
+      test(
+        "a resent batch leaves them as they were, resent alone, twice at once, or with another batch",
+        async () => {
+          const n = unique();
+          const base = at("2024-03-01T10:00:00Z");
+          const batch = Array.from({ length: 300 }, (_, i) =>
+            entry({
+              namespace: n,
+              timeNs: base + BigInt(i) * 400_000_000n,
+              log: `l${i % 5}`,
+              stream: i % 2 ? "stderr" : "stdout",
+              level: i % 3 ? "info" : "error",
+            }),
+          );
+          // Two identical lines at one nanosecond are two lines, counted twice, once.
+          batch.push(entry({ namespace: n, timeNs: base, log: "twin" }), entry({ namespace: n, timeNs: base, log: "twin" }));
+          const other = [entry({ namespace: n, timeNs: base + 3n * MINUTE_NS, log: "other batch" })];
+          await store.write(batch);
+          const range = [at("2024-03-01T00:00:00Z"), at("2024-03-02T00:00:00Z")] as const;
+          const expected = expectedCounts(batch);
+          expect(await countsOf(store, ref(n), ...range)).toEqual(expected);
+          await store.write(batch);
+          await store.write(structuredClone(batch));
+          await Promise.all([store.write(batch), store.write(structuredClone(batch)), store.write(other)]);
+          expect(await countsOf(store, ref(n), ...range)).toEqual(expectedCounts([...batch, ...other]));
+        },
+        t,
+      );
+
+      test(
+        "a 30-day range finds a quiet container's few minutes, and a long one comes back whole across pages",
+        async () => {
+          const n = unique();
+          const days = [1, 9, 17, 29];
+          const quiet = days.map((d) =>
+            entry({ namespace: n, timeNs: ns(`2024-04-${String(d).padStart(2, "0")}T06:00:30Z`), log: `day ${d}` }),
+          );
+          await store.write(quiet);
+          expect(await countsOf(store, ref(n), at("2024-04-01T00:00:00Z"), at("2024-05-01T00:00:00Z"))).toEqual(
+            expectedCounts(quiet),
+          );
+          // Two days of every minute, two streams and two levels: 11,520 count rows.
+          const busy = unique();
+          const start = at("2024-04-01T00:00:00Z");
+          const lines = Array.from({ length: 2 * 1440 * 4 }, (_, i) =>
+            entry({
+              namespace: busy,
+              timeNs: start + BigInt(i >> 2) * MINUTE_NS + BigInt(i & 3),
+              log: `m${i}`,
+              stream: i & 1 ? "stderr" : "stdout",
+              level: i & 2 ? "error" : "info",
+            }),
+          );
+          for (let k = 0; k < lines.length; k += 2000) await store.write(lines.slice(k, k + 2000));
+          let pages = 0;
+          const all: MinuteCount[] = [];
+          for await (const page of store.counts(ref(busy), at("2024-03-25T00:00:00Z"), at("2024-04-10T00:00:00Z"))) {
+            pages++;
+            all.push(...page);
+          }
+          expect(all.length).toBe(11_520);
+          expect(all).toEqual(expectedCounts(lines));
+          expect(pages).toBeGreaterThan(1);
+        },
+        Math.max(t, 60_000),
+      );
+
+      test(
+        "tenants are apart",
+        async () => {
+          const n = unique();
+          const base = at("2024-03-01T10:00:00Z");
+          const of = (tenant: string, k: number) =>
+            Array.from({ length: k }, (_, i) =>
+              entry({ tenant, namespace: n, timeNs: base + 1n + BigInt(i), log: `${tenant}${i}` }),
+            );
+          await store.write([...of("tenant-a", 3), ...of("tenant-b", 5)]);
+          await store.write(of("", 2));
+          const lines = async (tenant: string) =>
+            (await countsOf(store, ref(n, { tenant }), base, base + MINUTE_NS)).map((c) => c.lines);
+          expect(await lines("tenant-a")).toEqual([3]);
+          expect(await lines("tenant-b")).toEqual([5]);
+          expect(await lines("")).toEqual([2]);
+          expect(await lines("tenant-c")).toEqual([]);
+        },
+        t,
+      );
+    });
+
+    describe("structured metadata, pod id and container id per line", () => {
+      const range = (n: string) => q(n, "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z");
+      const read = async (n: string, direction: "forward" | "backward", withSource?: boolean) => {
+        const out: OrderedRow[] = [];
+        for await (const page of store.read(range(n), { ...range(n), direction, withSource })) out.push(...page);
+        return out;
+      };
+
+      test(
+        "come back with the line when the read asks for them, and not otherwise",
+        async () => {
+          const n = unique();
+          const base = ns("2024-03-01T10:00:00Z");
+          const odd = { trace_id: "4bf92f3577b34da6", "": "empty key", __proto__: "kept as data", 'k=v,"q"': "ü ✓" };
+          const lines = [
+            entry({ namespace: n, timeNs: base, log: "with metadata", metadata: { trace_id: "abc", user: "42" } }),
+            entry({ namespace: n, timeNs: base + 1n, log: "without" }),
+            // Another source (pod restarted: new ids) in the same batch, and odd keys.
+            entry({ namespace: n, timeNs: base + 2n, log: "odd", podId: "uid-2", dockerId: "c-2", metadata: odd }),
+            entry({ namespace: n, timeNs: base + 3n, log: "empty metadata", metadata: {} }),
+          ];
+          lines[2]!.metadata = JSON.parse(JSON.stringify(odd)) as Record<string, string>;
+          await store.write(lines);
+          const shape = (r: OrderedRow) => [r.log, r.podId, r.dockerId, r.metadata];
+          const expected = [
+            ["with metadata", "pod-id-1", "docker-1", { trace_id: "abc", user: "42" }],
+            ["without", "pod-id-1", "docker-1", undefined],
+            ["odd", "uid-2", "c-2", lines[2]!.metadata],
+            ["empty metadata", "pod-id-1", "docker-1", undefined],
+          ];
+          const forward = await read(n, "forward", true);
+          expect(forward.map(shape)).toEqual(expected);
+          expect(Object.keys(forward[2]!.metadata!).sort()).toEqual(Object.keys(lines[2]!.metadata!).sort());
+          expect((await read(n, "backward", true)).map(shape)).toEqual([...expected].reverse());
+          for (const row of [...(await read(n, "forward")), ...(await read(n, "backward", false))]) {
+            expect("podId" in row || "dockerId" in row || "metadata" in row).toBe(false);
+          }
+          // Metadata is not part of a line's identity: a resend with other metadata adds no line.
+          await store.write([{ ...lines[1]!, metadata: { late: "1" } }]);
+          expect((await read(n, "forward", true)).length).toBe(4);
+        },
+        t,
+      );
+    });
+
     describe("retention per namespace", () => {
       const MINUTE = 60n * NS_PER_SECOND;
       const HOUR = 60n * MINUTE;
@@ -411,6 +636,18 @@ export function storeContract(
             expect(streams["other-ns"]!.firstNs).toBe(now - 3n * HOUR);
             const old = await store.streams("", now - 4n * HOUR, now - 90n * MINUTE);
             expect(old.map((s) => s.namespace)).toEqual(["other-ns"]);
+
+            // Counts stop where the lines do: nothing of a minute that starts past the cutoff.
+            const minutes = async (namespace: string, startNs = from) =>
+              (await countsOf(store, { tenant: "", namespace, pod: "pod-a", container: "main" }, startNs, to)).map(
+                (c) => c.lines,
+              );
+            expect(await minutes("short-ns")).toEqual([1]);
+            expect(await minutes("other-ns")).toEqual([1, 1]);
+            expect(await minutes("short-ns", now - 4n * HOUR)).toEqual([1]);
+            expect(
+              await countsOf(store, { tenant: "", namespace: "short-ns", pod: "pod-gone", container: "main" }, from, to),
+            ).toEqual([]);
           });
         },
         Math.max(t, 60_000),

@@ -248,6 +248,9 @@ describe("embedded store", () => {
     // past its retention or without a container.
     expect(countRows(dir, "SELECT count(*) FROM containers WHERE pod = 'pod-gone'")).toBe(0);
     expect(countRows(dir, "SELECT count(*) FROM streams WHERE container_id NOT IN (SELECT id FROM containers)")).toBe(0);
+    // The per-minute counts go with their lines: those of the lines kept are left, nothing else.
+    expect(countRows(dir, "SELECT count(*) FROM counts WHERE container_id NOT IN (SELECT id FROM containers)")).toBe(0);
+    expect(countRows(dir, "SELECT sum(lines) FROM counts")).toBe(5);
     const streams = (tenant: string, namespace: string) =>
       countRows(
         dir,
@@ -310,6 +313,82 @@ describe("embedded store", () => {
     expect(rows.length).toBe(100);
     await store.close();
   }, 60_000);
+
+  test("counts only the lines a batch really stored: resends cut differently, alone or committed together", async () => {
+    const store = new EmbeddedStore({ dataDir: tempDir() });
+    const n = unique();
+    const base = ns("2024-03-01T10:00:00Z");
+    // 400 lines over 4 minutes; batches of more than 50 rows, so that multi-row statements meet
+    // stored rows partly.
+    const lines = Array.from({ length: 400 }, (_, i) =>
+      entry({
+        namespace: n,
+        timeNs: base + BigInt(i) * 600_000_000n,
+        log: `line ${i} ${"é".repeat(i % 3)}`,
+        stream: i % 5 ? "stdout" : "stderr",
+        level: ["info", "warn", "error"][i % 3],
+      }),
+    );
+    await store.write(lines.slice(0, 130));
+    await Promise.all([store.write(lines.slice(70, 260)), store.write(lines.slice(0, 130)), store.write(lines.slice(100, 330))]);
+    await store.write(lines.slice(37, 400));
+    await store.write(lines);
+    const counts = [];
+    for await (const page of store.counts(
+      { tenant: "", namespace: n, pod: "pod-a", container: "main" },
+      base - 60n * 1_000_000_000n, // the minute that ends at base holds the line at base
+      base + 10n * 60n * 1_000_000_000n,
+    ))
+      counts.push(...page);
+    const lineCount = new Map<string, number>();
+    const byteCount = new Map<string, number>();
+    for (const e of lines) {
+      const key = `${((e.timeNs - 1n) / 60_000_000_000n) * 60_000_000_000n}/${e.stream}/${e.level}`; // (m, m + 1 min]
+      lineCount.set(key, (lineCount.get(key) ?? 0) + 1);
+      byteCount.set(key, (byteCount.get(key) ?? 0) + Buffer.byteLength(e.log));
+    }
+    expect(Object.fromEntries(counts.map((c) => [`${c.minuteNs}/${c.stream}/${c.level}`, [c.lines, c.bytes]]))).toEqual(
+      Object.fromEntries([...lineCount].map(([k, v]) => [k, [v, byteCount.get(k)!]])),
+    );
+    expect(counts.reduce((sum, c) => sum + c.lines, 0)).toBe(400);
+    await store.close();
+  });
+
+  test("a database from before the counts and the metadata column gets both when opened", async () => {
+    const dir = tempDir();
+    const n = unique();
+    const base = ns("2024-03-01T10:00:00Z");
+    const first = new EmbeddedStore({ dataDir: dir });
+    await first.write([
+      entry({ namespace: n, timeNs: base, log: "ünï", level: "info" }),
+      entry({ namespace: n, timeNs: base + 61n * 1_000_000_000n, log: "two", stream: "stderr" }),
+      entry({ namespace: n, timeNs: base + 62n * 1_000_000_000n, log: "three", stream: "stderr" }),
+    ]);
+    await first.close();
+    const admin = new Database(join(dir, "logs.sqlite"));
+    admin.run("DROP TABLE counts");
+    admin.run("ALTER TABLE lines DROP COLUMN metadata");
+    admin.close();
+    const store = new EmbeddedStore({ dataDir: dir });
+    const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+    const counts = [];
+    for await (const page of store.counts(ref, 0n, base + 3600n * 1_000_000_000n)) counts.push(...page);
+    // Built from the lines: their level was not kept. The line exactly on a minute counts in the
+    // minute it ends, (m, m + 1 min].
+    expect(counts).toEqual([
+      { minuteNs: base - 60n * 1_000_000_000n, stream: "stdout", level: "", lines: 1, bytes: 5 },
+      { minuteNs: base + 60n * 1_000_000_000n, stream: "stderr", level: "", lines: 2, bytes: 8 },
+    ]);
+    await store.write([entry({ namespace: n, timeNs: base + 1n, log: "new", metadata: { trace: "t1" } })]);
+    const rows = [];
+    for await (const page of store.read(ref, { startNs: base, endNs: base + 1n, direction: "forward", withSource: true }))
+      rows.push(...page);
+    expect(rows.map((r) => [r.log, r.metadata])).toEqual([
+      ["ünï", undefined],
+      ["new", { trace: "t1" }],
+    ]);
+    await store.close();
+  });
 
   test("a writer thread that dies makes the store unhealthy and writes fail as unavailable, not hang", async () => {
     const store = new EmbeddedStore({ dataDir: ":memory:" });
