@@ -14,9 +14,11 @@ import { ERRORS, errorResponse, errorResponseFor } from "./routes/http.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { queryRoutes } from "./routes/query.ts";
 import { bodySent } from "./routes/streaming.ts";
+import { lokiRoutes } from "./routes/loki.ts";
 import { discoveryRoutes } from "./routes/discovery.ts";
 import { tailRoutes } from "./routes/tail.ts";
-import { writeRoutes } from "./routes/write.ts";
+import { writeRoutes, type WriteRouteOptions } from "./routes/write.ts";
+import { lokiPushRoutes } from "./routes/loki-push.ts";
 import { WriteNotifier, type FollowOptions } from "./query/follow.ts";
 import { retentionPolicyOf } from "./store/open.ts";
 import type { LogStore } from "./store/store.ts";
@@ -61,6 +63,15 @@ export function createApp(store: LogStore, config: Partial<AppConfig> = {}, part
   const metrics = parts.metrics ?? createMetrics();
   const notifier = parts.notifier ?? new WriteNotifier();
   const access = parts.access ?? new AccessControl(cfg);
+  // One in-flight budget and retention for every ingest route.
+  const ingest: WriteRouteOptions = {
+    ...cfg,
+    readTimeoutMs: cfg.bodyTimeoutSeconds * 1000,
+    budget: ingestBudget(cfg.maxInflightBytes),
+    notifier,
+    access,
+    retention: retentionPolicyOf(cfg),
+  };
   return (
     new Elysia({ name: "kube-insight-logserver" })
       .error(ERRORS)
@@ -99,19 +110,12 @@ export function createApp(store: LogStore, config: Partial<AppConfig> = {}, part
         if (logEnabled("debug")) log.debug("request", { ...labels, path: new URL(request.url).pathname, ms: seconds * 1000 });
       })
       .use(docsRoutes(VERSION))
-      .use(
-        writeRoutes(store, metrics, {
-          ...cfg,
-          readTimeoutMs: cfg.bodyTimeoutSeconds * 1000,
-          budget: ingestBudget(cfg.maxInflightBytes),
-          notifier,
-          access,
-          retention: retentionPolicyOf(cfg),
-        }),
-      )
+      .use(writeRoutes(store, metrics, ingest))
+      .use(lokiPushRoutes(store, metrics, ingest))
       .use(queryRoutes(store, metrics, access))
       .use(tailRoutes(store, metrics, access, { notifier, follow: parts.follow }))
       .use(discoveryRoutes(store, access))
+      .use(lokiRoutes(store, metrics, access, { notifier, follow: parts.follow }))
       .use(metricsRoutes(metrics, access))
       .use(debugRoutes(cfg.enableProfiling, access))
   );

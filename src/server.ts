@@ -2,7 +2,8 @@
 // the fetch function that hands each request to Elysia. Every request passes here first, so that
 // none reaches a handler with a URL the router cannot read. Over TLS, the server follows its
 // certificate files (cert-manager rotates them) without dropping a connection.
-import type { Server } from "bun";
+import type { Server, WebSocketHandler } from "bun";
+import { websocket as elysiaWebSocket } from "elysia/ws";
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { log } from "./log.ts";
@@ -49,6 +50,8 @@ export function routable(request: Request): Request {
 
 export interface Handler {
   handle: (request: Request) => Response | Promise<Response>;
+  /** Elysia reads the server of a request from here (its WebSocket upgrade needs it). */
+  server?: Server<unknown> | null;
 }
 
 /** Servers replaced by a new certificate: each answer closes its connection. */
@@ -71,6 +74,9 @@ export function serverFetch(app: Handler) {
   return (request: Request, server: Server<unknown>): Response | Promise<Response> => {
     const req = routable(request);
     servers.set(req, server);
+    // Elysia takes a request's server (for a WebSocket upgrade) from app.server as the request
+    // starts, synchronously: with several listeners (a certificate rotation) it must be this one.
+    app.server = server;
     return retired.has(server) ? closing(app.handle(req)) : app.handle(req);
   };
 }
@@ -314,6 +320,8 @@ export class HttpServer {
               ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: true }),
             },
       fetch: serverFetch(this.app),
+      // WebSockets (Loki's tail): Elysia's handlers, which dispatch to the route's.
+      websocket: elysiaWebSocket as unknown as WebSocketHandler<unknown>,
       // Never Bun's development error page (it shows source and paths), even for a thrown error.
       development: false,
       error: (error) => {

@@ -2,6 +2,7 @@
 // each step inside the request's share of the in-flight budget. Knows nothing of Elysia or of
 // stores; routes/write.ts renders the result.
 import { RetentionPolicy, type RetentionRule } from "../store/retention.ts";
+import type { LogEntry } from "../store/store.ts";
 import { nowNs } from "../time.ts";
 import { ByteBudget, Lease } from "./budget.ts";
 import { checkZstdFrames, decompress, IngestError, readBody, type BodyLimits } from "./decode.ts";
@@ -23,7 +24,8 @@ export interface IngestOptions extends BodyLimits {
 /** Policies made from options without one, per options object (a route's, made once). */
 const policies = new WeakMap<IngestOptions, RetentionPolicy>();
 
-function retentionOf(options: IngestOptions): RetentionPolicy {
+/** The retention lines are judged by: the options' policy, or one made from their settings. */
+export function retentionOf(options: IngestOptions): RetentionPolicy {
   if (options.retention) return options.retention;
   let policy = policies.get(options);
   if (policy === undefined) {
@@ -31,6 +33,19 @@ function retentionOf(options: IngestOptions): RetentionPolicy {
     policies.set(options, policy);
   }
   return policy;
+}
+
+/**
+ * A batch an ingest route decoded: its entries, the records it refused (by position in the body,
+ * reasons being metric label values), and its sizes for the metrics.
+ */
+export interface IngestBatch {
+  entries: LogEntry[];
+  rejections: { index: number; reason: string; detail: string }[];
+  /** The wire format (a metric label value). */
+  format: string;
+  wireBytes: number;
+  decodedBytes: number;
 }
 
 export interface DecodedWrite extends NormalisedBatch {
@@ -61,15 +76,7 @@ export async function decodeWriteRequest(
   tenant: string,
   lease?: Lease,
 ): Promise<DecodedWrite> {
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  // The body on the wire: its declared length, or the cap when it comes in chunks.
-  const wireShare = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, options.maxBodySize) : options.maxBodySize;
-  await lease?.grow(wireShare, "the request body");
-  const wire = await readBody(request, options);
-  lease?.shrink(wireShare - wire.byteLength);
-
-  const encoding = request.headers.get("content-encoding");
-  const body = await decompressWithin(wire, encoding, options, lease);
+  const { wire, body } = await readDecompressed(request, options, lease);
   const decoded = decodeRecords(body, request.headers.get("content-type"));
   const retention = retentionOf(options);
   const batch = normalise(decoded, {
@@ -80,6 +87,27 @@ export async function decodeWriteRequest(
     nowNs: nowNs(),
   });
   return { ...batch, format: decoded.format, wireBytes: wire.byteLength, decodedBytes: body.byteLength };
+}
+
+/**
+ * The request body off the wire and decompressed, both bounded, each inside the lease. The
+ * Content-Encoding header says how the body is encoded unless `encoding` is given (a protocol
+ * whose bodies are compressed without saying so: Loki's snappy protobuf).
+ */
+export async function readDecompressed(
+  request: Request,
+  options: IngestOptions,
+  lease?: Lease,
+  encoding: string | null = request.headers.get("content-encoding"),
+): Promise<{ wire: Uint8Array; body: Uint8Array }> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  // The body on the wire: its declared length, or the cap when it comes in chunks.
+  const wireShare = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, options.maxBodySize) : options.maxBodySize;
+  await lease?.grow(wireShare, "the request body");
+  const wire = await readBody(request, options);
+  lease?.shrink(wireShare - wire.byteLength);
+  const body = await decompressWithin(wire, encoding, options, lease);
+  return { wire, body };
 }
 
 /**

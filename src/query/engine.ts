@@ -23,6 +23,8 @@ export interface LogQuery {
   filters: LineFilter[];
   /** Continue after the row a previous answer stopped at. */
   cursor?: Cursor;
+  /** Rows carry their pod id, container id and structured metadata (see StreamRead.withSource). */
+  withSource?: boolean;
 }
 
 /** A row of an answer, with the stream it came from. */
@@ -91,6 +93,7 @@ export async function* runQuery(store: LogStore, q: LogQuery): AsyncGenerator<Re
         after: q.cursor === undefined ? undefined : resumeAt(q.cursor, s, q.direction),
         contains,
         limitHint: shareOf(q.limit, streams.length),
+        withSource: q.withSource,
       })
       [Symbol.asyncIterator](),
   }));

@@ -102,7 +102,23 @@ export function labelValue(s: StreamInfo, name: string): string {
     case "host":
       return s.host;
   }
-  return Object.hasOwn(s.labels, name) ? s.labels[name]! : "";
+  if (Object.hasOwn(s.labels, name)) return s.labels[name]!;
+  // Loki's names for the same things: the node as node_name, and pod labels under their
+  // sanitised names (app.kubernetes.io/name as app_kubernetes_io_name).
+  if (name === "node_name") return s.host;
+  for (const key in s.labels) if (sanitizeLabelName(key) === name) return s.labels[key]!;
+  return "";
+}
+
+const INVALID_LABEL_CHARS = /[^A-Za-z0-9_]/g;
+
+/**
+ * A label name as Prometheus and Loki accept it: every character outside [A-Za-z0-9_] becomes
+ * `_`, and a leading digit gets a `_` before it (`app.kubernetes.io/name` → `app_kubernetes_io_name`).
+ */
+export function sanitizeLabelName(name: string): string {
+  const clean = name.replace(INVALID_LABEL_CHARS, "_");
+  return clean === "" || (clean.charCodeAt(0) >= 48 && clean.charCodeAt(0) <= 57) ? `_${clean}` : clean;
 }
 
 /** A test of one value against a matcher, with its regex compiled once. */

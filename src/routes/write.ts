@@ -1,7 +1,7 @@
 // POST /write (ingest) and GET /write (health probe).
 import { Elysia, t } from "elysia";
 import { Lease, type ByteBudget } from "../ingest/budget.ts";
-import { BUDGET_WAIT_MS, decodeWriteRequest, type DecodedWrite, type IngestOptions } from "../ingest/ingest.ts";
+import { BUDGET_WAIT_MS, decodeWriteRequest, type IngestBatch, type IngestOptions } from "../ingest/ingest.ts";
 import { log } from "../log.ts";
 import { collectAfterLargeBody } from "../memory.ts";
 import type { Metrics } from "../metrics.ts";
@@ -9,6 +9,7 @@ import type { WriteNotifier } from "../query/follow.ts";
 import { StoreBusyError, StoreUnavailableError, type LogStore, type WriteResult as StoreWriteResult } from "../store/store.ts";
 import type { AccessControl, Identity } from "../access/access.ts";
 import { tenantLabel } from "../access/tenant.ts";
+import { detectLevel } from "../loki/logql/level.ts";
 import { ErrorBody } from "./http.ts";
 
 /** How many rejection reasons a response lists; the counts cover all of them. */
@@ -76,38 +77,64 @@ export interface WriteRouteOptions extends IngestOptions {
   notifier?: WriteNotifier;
 }
 
+/**
+ * The steps every ingest route shares around its own decoding: the request's lease on the
+ * in-flight budget, the byte metrics, the tenant's ingest rate, the timed store write, the
+ * tenant's metrics and the followers' wake-up. `render` makes the answer while the lease is held.
+ */
+export async function ingestBatch<T>(
+  request: Request,
+  identity: Identity,
+  store: LogStore,
+  metrics: Metrics,
+  options: WriteRouteOptions,
+  decode: (lease: Lease) => Promise<IngestBatch>,
+  render: (decoded: IngestBatch, stored: StoreWriteResult) => T,
+): Promise<T> {
+  const lease = new Lease(options.budget, BUDGET_WAIT_MS);
+  let decodedBytes = 0;
+  try {
+    const decoded = await decode(lease);
+    decodedBytes = decoded.decodedBytes;
+    collectAfterLargeBody(decodedBytes);
+    const encoding = request.headers.get("content-encoding") || "identity";
+    metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
+    metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);
+    const lineBytes = bytesOf(decoded.entries);
+    // The tenant's ingest rate: a refused batch costs nothing and comes again (429).
+    const tenant = tenantLabel(identity.tenant);
+    try {
+      options.access.admitIngest(identity.tenant, decoded.entries.length, lineBytes);
+    } catch (error) {
+      metrics.tenantLimited.inc({ tenant: metrics.tenantLabels.of(tenant) });
+      throw error;
+    }
+    // The severity the per-minute counts are kept by (Loki's detected_level).
+    for (const e of decoded.entries) e.level ??= detectLevel(e.log, e.labels, e.metadata);
+    const stored = await writeEntries(store, metrics, decoded);
+    const label = metrics.tenantLabels.of(tenant);
+    metrics.tenantLines.inc({ tenant: label }, decoded.entries.length - stored.rejected.length - stored.deduplicated);
+    metrics.tenantBytes.inc({ tenant: label }, lineBytes);
+    if (decoded.entries.length > 0) options.notifier?.notify();
+    return render(decoded, stored);
+  } finally {
+    lease.release();
+    collectAfterLargeBody(decodedBytes);
+  }
+}
+
 export function writeRoutes(store: LogStore, metrics: Metrics, options: WriteRouteOptions) {
   const { access } = options;
-  const ingest = async (request: Request, identity: Identity) => {
-    const lease = new Lease(options.budget, BUDGET_WAIT_MS);
-    let decodedBytes = 0;
-    try {
-      const decoded = await decodeWriteRequest(request, options, identity.tenant, lease);
-      decodedBytes = decoded.decodedBytes;
-      collectAfterLargeBody(decodedBytes);
-      const encoding = request.headers.get("content-encoding") || "identity";
-      metrics.wireBytes.inc({ encoding: encoding.length > 16 ? "other" : encoding.toLowerCase() }, decoded.wireBytes);
-      metrics.decodedBytes.inc({ format: decoded.format }, decoded.decodedBytes);
-      const lineBytes = bytesOf(decoded.entries);
-      // The tenant's ingest rate: a refused batch costs nothing and comes again (429).
-      const tenant = tenantLabel(identity.tenant);
-      try {
-        access.admitIngest(identity.tenant, decoded.entries.length, lineBytes);
-      } catch (error) {
-        metrics.tenantLimited.inc({ tenant: metrics.tenantLabels.of(tenant) });
-        throw error;
-      }
-      const stored = await writeEntries(store, metrics, decoded);
-      const label = metrics.tenantLabels.of(tenant);
-      metrics.tenantLines.inc({ tenant: label }, decoded.entries.length - stored.rejected.length - stored.deduplicated);
-      metrics.tenantBytes.inc({ tenant: label }, lineBytes);
-      if (decoded.entries.length > 0) options.notifier?.notify();
-      return answer(store, metrics, decoded, stored);
-    } finally {
-      lease.release();
-      collectAfterLargeBody(decodedBytes);
-    }
-  };
+  const ingest = (request: Request, identity: Identity) =>
+    ingestBatch(
+      request,
+      identity,
+      store,
+      metrics,
+      options,
+      (lease) => decodeWriteRequest(request, options, identity.tenant, lease),
+      (decoded, stored) => writeSummary(store, metrics, decoded, stored),
+    );
 
   return (
     new Elysia({ name: "routes.write" })
@@ -171,7 +198,7 @@ function bytesOf(entries: readonly { log: string }[]): number {
 }
 
 /** Stores the entries, timing the store; store trouble propagates to the one error mapping. */
-async function writeEntries(store: LogStore, metrics: Metrics, decoded: DecodedWrite): Promise<StoreWriteResult> {
+async function writeEntries(store: LogStore, metrics: Metrics, decoded: IngestBatch): Promise<StoreWriteResult> {
   const started = performance.now();
   try {
     const result = await store.write(decoded.entries);
@@ -185,8 +212,11 @@ async function writeEntries(store: LogStore, metrics: Metrics, decoded: DecodedW
   }
 }
 
-/** The write answer: counts, and the first reasons of what was refused. */
-function answer(store: LogStore, metrics: Metrics, decoded: DecodedWrite, stored: StoreWriteResult) {
+/**
+ * The write answer: counts, and the first reasons of what was refused (counted in the metrics
+ * and logged). Store rejections are merged into the batch's rejections, by record.
+ */
+export function writeSummary(store: LogStore, metrics: Metrics, decoded: IngestBatch, stored: StoreWriteResult) {
   const rejections = decoded.rejections;
   if (stored.rejected.length > 0) {
     // Store rejections name entries; the answer names records: entries are the records, in

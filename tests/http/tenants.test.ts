@@ -69,8 +69,37 @@ tenants:
   return path;
 }
 
+/**
+ * Loki's read routes, GET and POST, with parameters that find a selector's lines on 2026-05-03.
+ * (The WebSocket tail has its own test.)
+ */
+function lokiReads(selector: string): [string, string][] {
+  const range = { start: "2026-05-03T00:00:00Z", end: "2026-05-04T00:00:00Z" };
+  const paths: [string, string][] = [
+    ["/loki/api/v1/query_range", `?${new URLSearchParams({ query: selector, ...range })}`],
+    ["/loki/api/v1/query", `?${new URLSearchParams({ query: `count_over_time(${selector}[1d])`, time: range.end })}`],
+    ["/loki/api/v1/labels", `?${new URLSearchParams({ ...range, query: selector })}`],
+    ["/loki/api/v1/label/:name/values", `?${new URLSearchParams({ ...range, query: selector })}`],
+    ["/loki/api/v1/series", `?${new URLSearchParams({ ...range, "match[]": selector })}`],
+  ];
+  const gets: [string, string][] = [
+    ["/loki/api/v1/index/stats", `?${new URLSearchParams({ ...range, query: selector })}`],
+    ["/loki/api/v1/index/volume", `?${new URLSearchParams({ ...range, query: selector })}`],
+    ["/loki/api/v1/index/volume_range", `?${new URLSearchParams({ ...range, query: selector, step: "3600" })}`],
+  ];
+  const concrete = (route: string) => route.replace(":name", "pod");
+  return [
+    ...paths.flatMap(([route, search]): [string, string][] => [
+      [`GET ${route}`, `${concrete(route)}${search}`],
+      [`POST ${route}`, `${concrete(route)}${search}`],
+    ]),
+    ...gets.map(([route, search]): [string, string] => [`GET ${route}`, `${concrete(route)}${search}`]),
+  ];
+}
+
 const DAY = { start_time: "2026-05-03T00:00:00Z", end_time: "2026-05-04T00:00:00Z" };
 const AT = "2026-05-03T12:00:00Z";
+const AT_NS = "1777809600000000000"; // AT in epoch nanoseconds (Loki push)
 
 for (const s of storesUnderTest("tenants")) {
   describe(`tenants on the ${s.name} store`, () => {
@@ -98,13 +127,39 @@ for (const s of storesUnderTest("tenants")) {
       ["GET /labels", `/labels?${new URLSearchParams({ ...DAY, selector: `namespace=${n}` })}`],
       ["GET /labels/:name/values", `/labels/namespace/values?${new URLSearchParams(DAY)}`],
       ["GET /tail", `/tail?${new URLSearchParams({ namespace: n, since: "87600h" })}`],
+      ...lokiReads(`{namespace="${n}"}`),
     ];
-    const WRITES = ["/write", "/"];
+    /** Every write route, with a body for it that writes `log` into the shared container. */
+    const WRITES: [string, (log: string) => string][] = [
+      ["/write", (log) => body(log)],
+      ["/", (log) => body(log)],
+      [
+        "/loki/api/v1/push",
+        (log) =>
+          JSON.stringify({ streams: [{ stream: { namespace: n, pod: "web-1", container: "nginx" }, values: [[AT_NS, log]] }] }),
+      ],
+    ];
 
-    /** The body of a read; for /tail, what the stream sent before its first heartbeat or 2 s. */
-    async function read(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+    /**
+     * The body of a read; for /tail, what the stream sent before its first heartbeat or 2 s. A
+     * POST sends the query string as a form, as Grafana may.
+     */
+    async function read(
+      base: string,
+      path: string,
+      headers: Record<string, string>,
+      method = "GET",
+    ): Promise<{ status: number; text: string }> {
       const controller = new AbortController();
-      const res = await fetch(`${base}${path}`, { headers, signal: controller.signal });
+      const [route, search = ""] = path.split("?");
+      const res =
+        method === "POST"
+          ? await fetch(`${base}${route}`, {
+              method,
+              headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
+              body: search,
+            })
+          : await fetch(`${base}${path}`, { headers, signal: controller.signal });
       if (!path.startsWith("/tail") || res.status !== 200) return { status: res.status, text: await res.text() };
       const reader = res.body!.getReader();
       let text = "";
@@ -144,10 +199,13 @@ for (const s of storesUnderTest("tenants")) {
           [{ authorization: USERS.both.auth, "x-scope-orgid": "team-a" }, marker.a, [marker.b, marker.none]],
           [{ authorization: USERS.both.auth, "x-scope-orgid": "team-b" }, marker.b, [marker.a, marker.none]],
         ] as const) {
-          const { status, text } = await read(url, path, who);
+          const { status, text } = await read(url, path, who, name.split(" ")[0]);
           expect({ name, status }).toEqual({ name, status: 200 });
-          // Lines show in /query and /tail; discovery shows names, which both tenants share here.
-          if (path.startsWith("/query") || path.startsWith("/tail")) expect(text).toContain(mine);
+          // Lines show in /query, /tail and Loki's log queries; discovery shows names, which both
+          // tenants share here.
+          if (path.startsWith("/query") || path.startsWith("/tail") || path.startsWith("/loki/api/v1/query_range")) {
+            expect({ name, shown: text.includes(mine) }).toEqual({ name, shown: true });
+          }
           for (const other of others) expect({ name, leaked: text.includes(other) }).toEqual({ name, leaked: false });
         }
       }
@@ -171,13 +229,59 @@ for (const s of storesUnderTest("tenants")) {
       ];
       for (const [name, path] of READS) {
         for (const [why, headers, expected] of cases) {
-          const { status, text } = await read(url, path, headers);
+          const { status, text } = await read(url, path, headers, name.split(" ")[0]);
           expect({ name, why, status }).toEqual({ name, why, status: expected });
           const error = JSON.parse(text) as { message: string; detail: string };
           expect(error.detail.length).toBeGreaterThan(0);
           expect(text).not.toContain(marker.a);
           expect(text).not.toContain(marker.b);
         }
+      }
+    });
+
+    test("Loki's tail (WebSocket): each reader follows its own tenant's lines; without credentials or with another tenant's header, no upgrade", async () => {
+      const tailUrl = `${url.replace("http", "ws")}/loki/api/v1/tail?${new URLSearchParams({
+        query: `{namespace="${n}"}`,
+        start: "1777766400000000000", // 2026-05-03T00:00:00Z
+      })}`;
+      const follow = (headers: Record<string, string>) =>
+        new Promise<{ opened: boolean; text: string }>((resolve) => {
+          const ws = new WebSocket(tailUrl, { headers } as unknown as string[]);
+          let text = "";
+          let opened = false;
+          const done = () => {
+            ws.close();
+            resolve({ opened, text });
+          };
+          const timer = setTimeout(done, 2000);
+          ws.onopen = () => (opened = true);
+          ws.onmessage = (e) => {
+            text += String(e.data);
+            clearTimeout(timer);
+            setTimeout(done, 200);
+          };
+          ws.onerror = () => {
+            clearTimeout(timer);
+            resolve({ opened, text });
+          };
+        });
+      const a = await follow({ authorization: USERS.aReader.auth });
+      expect(a.opened).toBe(true);
+      expect(a.text).toContain(marker.a);
+      expect(a.text).not.toContain(marker.b);
+      expect(a.text).not.toContain(marker.none);
+      const b = await follow({ authorization: USERS.both.auth, "x-scope-orgid": "team-b" });
+      expect(b.text).toContain(marker.b);
+      expect(b.text).not.toContain(marker.a);
+      const refusals: Record<string, string>[] = [
+        {},
+        { "x-scope-orgid": "team-a" },
+        { authorization: USERS.aWriter.auth },
+        { authorization: USERS.aReader.auth, "x-scope-orgid": "team-b" },
+      ];
+      for (const headers of refusals) {
+        const refused = await follow(headers);
+        expect({ headers, opened: refused.opened, text: refused.text }).toEqual({ headers, opened: false, text: "" });
       }
     });
 
@@ -192,9 +296,9 @@ for (const s of storesUnderTest("tenants")) {
         ["a writer naming another tenant", { authorization: USERS.aWriter.auth, "x-scope-orgid": "team-b" }, 403],
         ["a metrics/admin user", { authorization: USERS.ops.auth }, 403],
       ];
-      for (const path of WRITES) {
+      for (const [path, bodyOf] of WRITES) {
         for (const [why, headers, expected] of cases) {
-          const res = await call(url, path, { method: "POST", headers, body: body(intruder) });
+          const res = await call(url, path, { method: "POST", headers, body: bodyOf(intruder) });
           expect({ path, why, status: res.status }).toEqual({ path, why, status: expected });
         }
       }
@@ -204,6 +308,16 @@ for (const s of storesUnderTest("tenants")) {
       }
       expect(await (await call(served.url, q)).text()).not.toContain(intruder);
       expect(await (await call(headerUrl, q, { headers: { "x-scope-orgid": "team-b" } })).text()).not.toContain(intruder);
+      // Each write route stores a writer's line in its own tenant only.
+      for (const [path, bodyOf] of WRITES) {
+        const line = `via-${path}-${n}`;
+        const headers = { authorization: USERS.aWriter.auth, "content-type": "application/json" };
+        const res = await call(url, path, { method: "POST", headers, body: bodyOf(line) });
+        expect({ path, status: res.status }).toEqual({ path, status: path.startsWith("/loki") ? 204 : 200 });
+        expect(await (await call(url, q, { headers: { authorization: USERS.aReader.auth } })).text()).toContain(line);
+        expect(await (await call(url, q, { headers: { authorization: USERS.bReader.auth } })).text()).not.toContain(line);
+        expect(await (await call(served.url, q)).text()).not.toContain(line);
+      }
     });
 
     test("a cursor minted for one tenant is refused (403) for another, whatever the credentials", async () => {
@@ -354,6 +468,8 @@ describe("every route is in the cross-tenant suite", () => {
       "GET /debug/heap",
       "GET /debug/profile",
       "GET /debug/memory",
+      "GET /ready",
+      "GET /loki/api/v1/status/buildinfo",
     ];
     const tried = [
       "GET /query",
@@ -364,6 +480,9 @@ describe("every route is in the cross-tenant suite", () => {
       "GET /tail",
       "POST /write",
       "POST /",
+      "POST /loki/api/v1/push",
+      ...lokiReads("{}").map(([name]) => name),
+      "WS /loki/api/v1/tail",
     ];
     expect(routes.sort()).toEqual([...tried, ...tenantFree].sort());
   });
