@@ -70,8 +70,8 @@ export class Follower implements AsyncIterable<FollowEvent> {
   private dropped = 0;
   /** Last delivered row per stream (containerKey). */
   private readonly positions = new Map<string, Position>();
-  /** Rows delivered within the look-back window, by stream, time, seq and id. */
-  private readonly delivered = new Map<string, bigint>();
+  /** Rows delivered that a read may meet again, by stream, time, seq and id: their stream and time. */
+  private readonly delivered = new Map<string, { stream: string; timeNs: bigint }>();
   private waiting: (() => void) | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running = false;
@@ -191,7 +191,7 @@ export class Follower implements AsyncIterable<FollowEvent> {
         for (const row of found) this.remember(containerKey(row.source), row);
         this.enqueue(found);
       }
-      this.forget(now - 2n * lookback);
+      this.forget();
     } catch (error) {
       // A store that fails ends the follow: the reader sees the error.
       this.failure = error;
@@ -222,14 +222,24 @@ export class Follower implements AsyncIterable<FollowEvent> {
   }
 
   private remember(key: string, row: OrderedRow): void {
-    this.delivered.set(deliveredKey(key, row), row.timeNs);
+    this.delivered.set(deliveredKey(key, row), { stream: key, timeNs: row.timeNs });
     const position = this.positions.get(key);
     if (position === undefined || row.timeNs > position.timeNs) this.positions.set(key, row);
   }
 
-  /** Forgets delivered rows too old to be read again. */
-  private forget(beforeNs: bigint): void {
-    for (const [key, timeNs] of this.delivered) if (timeNs < beforeNs) this.delivered.delete(key);
+  /**
+   * Forgets delivered rows no read will meet again: a stream is read from its position less the
+   * look-back (and never before the floor), so older rows of it are safe to forget. (Forgetting
+   * by the clock instead would send a quiet stream's last lines again once they aged.)
+   */
+  private forget(): void {
+    const lookback = this.options.lookbackNs;
+    const floor = this.afterNs + 1n;
+    for (const [key, { stream, timeNs }] of this.delivered) {
+      const position = this.positions.get(stream);
+      const readFrom = position === undefined ? floor : position.timeNs - lookback;
+      if (timeNs < readFrom || timeNs < floor) this.delivered.delete(key);
+    }
   }
 }
 

@@ -87,8 +87,16 @@ export function tailRoutes(store: LogStore, metrics: Metrics, access: AccessCont
         first = { done: false, value: rows.reverse() };
         initial = undefined;
       }
-      // Started once the first lines are read: it sends only what is written after `now`.
-      const follower = new Follower(store, tenant, selector, filters, now, options.notifier, options.follow);
+      // Started once the first lines are read: it sends what is written after `now`. After the
+      // last `tail` lines it also sends a line stamped before `now` that reached the store after
+      // they were read (Fluent Bit's lines arrive seconds after their time), never one already
+      // sent: the follow starts at the oldest line sent (or at the range's start when fewer came).
+      let floor = now;
+      const held = newestFirst && first !== undefined && !first.done ? first.value : undefined;
+      if (held !== undefined) floor = held.length >= tail! ? held[0]!.timeNs - 1n : startNs - 1n;
+      else if (newestFirst) floor = startNs - 1n;
+      const follower = new Follower(store, tenant, selector, filters, floor, options.notifier, options.follow);
+      if (held !== undefined) follower.markDelivered(held);
       const events = follower[Symbol.asyncIterator]();
       let pendingEvent: Promise<IteratorResult<FollowEvent>> | undefined;
       let sent = 0;
