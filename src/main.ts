@@ -1,12 +1,11 @@
-// Entry point: parse options, open the store, serve, shut down cleanly on SIGTERM/SIGINT.
-import { AccessControl } from "./access/access.ts";
-import { createApp, VERSION } from "./app.ts";
-import { createMetrics, storeObserver } from "./metrics.ts";
-import { WriteNotifier } from "./query/follow.ts";
-import { serve } from "./server.ts";
+// Entry point: parse options, open the store, serve, shut down cleanly on SIGTERM/SIGINT. The
+// `logs` and `hash-password` subcommands load only their own modules: a client run does not
+// carry the server (its router, stores, LogQL, the explorer) in memory.
+import pkg from "../package.json" with { type: "json" };
 import { ConfigError, describeConfig, helpText, parseConfig } from "./config.ts";
 import { log, setLogLevel } from "./log.ts";
-import { openStore } from "./store/open.ts";
+
+const VERSION: string = pkg.version;
 
 async function main(): Promise<number> {
   if (process.argv[2] === "logs") {
@@ -36,10 +35,19 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = parsed.config;
+  const [{ AccessControl }, { createApp }, { createMetrics, storeObserver }, { WriteNotifier }, { serve }, { openStore }] =
+    await Promise.all([
+      import("./access/access.ts"),
+      import("./app.ts"),
+      import("./metrics.ts"),
+      import("./query/follow.ts"),
+      import("./server.ts"),
+      import("./store/open.ts"),
+    ]);
   setLogLevel(config.logLevel);
   log.info("starting", { version: VERSION, config: describeConfig(config) });
 
-  let access: AccessControl;
+  let access: InstanceType<typeof AccessControl>;
   try {
     access = new AccessControl(config);
   } catch (error) {

@@ -140,10 +140,12 @@ describe("logs (GET /query)", () => {
       for (let i = 0; i < rowCount; i++) printedBytes += `${i} {"x":[${i}]} ${filler}\n`.length;
       expect(r.stdoutBytes).toBe(printedBytes);
       expect(r.stdoutEnd).toEndWith(`\n${rowCount - 1} {"x":[${rowCount - 1}]} ${filler}\n`);
-      // Bun with the binary's modules takes about 85 MB, and garbage comes and goes (130 to 250 MB
-      // seen); the answer is over 660 MB, which a client that held it whole would exceed.
+      // The client's modules take about 40 MB, and garbage comes and goes: 130 to 250 MB seen on
+      // a quiet machine, up to 440 MB on a loaded one (the collector runs behind). The answer is
+      // over 660 MB (twice that as JavaScript strings), which a client that held it whole would
+      // exceed.
       expect(r.maxRss).toBeGreaterThan(0);
-      expect(r.maxRss).toBeLessThan(400 * 1024 * 1024);
+      expect(r.maxRss).toBeLessThan(600 * 1024 * 1024);
     } finally {
       await huge.stop(true);
     }
