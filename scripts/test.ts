@@ -1,6 +1,6 @@
 // The whole test suite in one command (`bun run test`):
 //   1. installs dependencies from the lockfile (so the command works on a fresh clone);
-//   2. installs the system commands the tests use when missing (openssl, with apt-get);
+//   2. installs the system commands the tests use when missing (openssl, chromium, with apt-get);
 //   3. makes sure a Cassandra node answers at CASSANDRA_HOSTS (default 127.0.0.1:9042), starting
 //      the project's own node (scripts/cassandra.ts) when nothing answers;
 //   4. runs `bun test`, echoing its output. When no Cassandra can be had (nothing answers and
@@ -111,8 +111,13 @@ async function main(): Promise<never> {
     report({ passed: 0, failed: 1, skipped: 0 });
   }
 
-  // openssl makes the certificates of the TLS tests.
-  for (const problem of ensureSystemCommands([{ command: "openssl", debianPackage: "openssl" }])) console.error(problem);
+  // openssl makes the certificates of the TLS tests; chromium runs the explorer's browser tests
+  // (tests/web/, which fail saying so when it is missing).
+  for (const problem of ensureSystemCommands([
+    { command: "openssl", debianPackage: "openssl" },
+    { command: "chromium", debianPackage: "chromium" },
+  ]))
+    console.error(problem);
 
   const hosts = process.env.CASSANDRA_HOSTS ?? "127.0.0.1:9042";
   const [host, portText] = hosts.split(",")[0]!.split(":");

@@ -17,6 +17,8 @@ import { bodySent } from "./routes/streaming.ts";
 import { lokiRoutes } from "./routes/loki.ts";
 import { discoveryRoutes } from "./routes/discovery.ts";
 import { tailRoutes } from "./routes/tail.ts";
+import { volumeRoutes } from "./routes/volume.ts";
+import { webRoutes } from "./routes/web.ts";
 import { writeRoutes, type WriteRouteOptions } from "./routes/write.ts";
 import { lokiPushRoutes } from "./routes/loki-push.ts";
 import { WriteNotifier, type FollowOptions } from "./query/follow.ts";
@@ -115,9 +117,11 @@ export function createApp(store: LogStore, config: Partial<AppConfig> = {}, part
       .use(queryRoutes(store, metrics, access))
       .use(tailRoutes(store, metrics, access, { notifier, follow: parts.follow }))
       .use(discoveryRoutes(store, access))
+      .use(volumeRoutes(store, access))
       .use(lokiRoutes(store, metrics, access, { notifier, follow: parts.follow }))
       .use(metricsRoutes(metrics, access))
       .use(debugRoutes(cfg.enableProfiling, access))
+      .use(webRoutes())
   );
 }
 

@@ -97,6 +97,7 @@ describe("OpenAPI docs", () => {
       "/query",
       "/ready",
       "/tail",
+      "/volume",
       "/write",
     ]);
     const query = spec.paths["/query"]!.get!;
