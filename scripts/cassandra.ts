@@ -1,8 +1,15 @@
-// Runs a real single-node Apache Cassandra 5.0 from Maven Central jars (no Docker needed).
-//   bun run scripts/cassandra.ts start | stop [--wipe] | status
-// Everything lives in <repo>/.cassandra/ (git-ignored): lib/ (jars), conf/, run/ (data), logs/, tmp/.
-// Env: JAVA_HOME, CASSANDRA_HEAP (default 1G), CASSANDRA_PORT (9042), CASSANDRA_STORAGE_PORT (7000),
-//      CASSANDRA_SKIP_SYNC=1 (no fsync: throwaway test data only), CASSANDRA_START_TIMEOUT_S (180).
+// Runs real Apache Cassandra 5.0 nodes from Maven Central jars (no Docker needed): one node by
+// default, or a local cluster of up to 9 on the loopback range (127.0.0.1, 127.0.0.2, ...; the
+// same ports on each address, one data folder each, 127.0.0.1 the seed).
+//   bun run scripts/cassandra.ts start [--nodes N] [--node I] | stop [--node I] [--kill] [--wipe] | status
+// Node 1 lives in <repo>/.cassandra/ (git-ignored): lib/ (jars, shared), conf/, run/ (data), logs/,
+// tmp/; node I > 1 in .cassandra/node<I>/. The cluster's size is kept in .cassandra/cluster.json,
+// so that `start --node 2` brings back node 2 of the cluster it belongs to.
+// Env: JAVA_HOME, CASSANDRA_HEAP (default 1G for one node, 768M each for a cluster),
+//      CASSANDRA_PORT (9042), CASSANDRA_STORAGE_PORT (7000), CASSANDRA_COMMITLOG (group: an
+//      acknowledged write is on disk; periodic or batch), CASSANDRA_SKIP_SYNC=1 (no fsync:
+//      throwaway test data only), CASSANDRA_START_TIMEOUT_S (180), CASSANDRA_DIR (the cluster
+//      folder, default .cassandra; the jars stay in .cassandra/lib).
 // See /work/shared/notes/cassandra-from-maven.md for where the flags and yaml come from.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -11,38 +18,40 @@ import * as net from "node:net";
 import * as path from "node:path";
 
 const root = path.resolve(import.meta.dir, "..");
-const base = path.join(root, ".cassandra");
+// CASSANDRA_DIR: another cluster folder (a second cluster beside the project's node, on other ports).
+const base = process.env.CASSANDRA_DIR ? path.resolve(process.env.CASSANDRA_DIR) : path.join(root, ".cassandra");
+
+/** The folders and files of node `node` (1-based) of the cluster kept in `clusterBase`. */
+export function nodePaths(node = 1, clusterBase = base) {
+  const dir = node === 1 ? clusterBase : path.join(clusterBase, `node${node}`);
+  return {
+    dir,
+    address: `127.0.0.${node}`,
+    conf: path.join(dir, "conf"),
+    yaml: path.join(dir, "conf", "cassandra.yaml"),
+    logback: path.join(dir, "conf", "logback.xml"),
+    run: path.join(dir, "run"),
+    logs: path.join(dir, "logs"),
+    tmp: path.join(dir, "tmp"),
+    pidFile: path.join(dir, "cassandra.pid"),
+    stdoutLog: path.join(dir, "logs", "stdout.log"),
+    systemLog: path.join(dir, "logs", "system.log"),
+  };
+}
+export type NodePaths = ReturnType<typeof nodePaths>;
+
 export const paths = {
   root,
   base,
   pom: path.join(root, "scripts", "cassandra", "pom.xml"),
-  lib: path.join(base, "lib"),
-  libMarker: path.join(base, "lib", ".complete"),
-  conf: path.join(base, "conf"),
-  yaml: path.join(base, "conf", "cassandra.yaml"),
-  logback: path.join(base, "conf", "logback.xml"),
-  run: path.join(base, "run"),
-  logs: path.join(base, "logs"),
-  tmp: path.join(base, "tmp"),
-  pidFile: path.join(base, "cassandra.pid"),
-  stdoutLog: path.join(base, "logs", "stdout.log"),
-  systemLog: path.join(base, "logs", "system.log"),
+  lib: path.join(root, ".cassandra", "lib"),
+  libMarker: path.join(root, ".cassandra", "lib", ".complete"),
+  ...nodePaths(1),
 };
 
-export interface StartOptions {
-  port?: number; // native (CQL) port, default env CASSANDRA_PORT or 9042
-  storagePort?: number; // default env CASSANDRA_STORAGE_PORT or 7000
-  heap?: string; // e.g. "1G", default env CASSANDRA_HEAP or 1G
-  skipSync?: boolean; // default env CASSANDRA_SKIP_SYNC=1
-  timeoutMs?: number; // default env CASSANDRA_START_TIMEOUT_S or 180 s
-  log?: (msg: string) => void; // progress messages, default console.log
-}
-export interface StartResult {
-  started: boolean;
-  pid?: number;
-  logFile: string;
-  startupMs?: number;
-}
+/** How the commit log reaches the disk: group and batch sync before acknowledging, periodic every 10 s. */
+export type CommitlogSync = "group" | "periodic" | "batch";
+export const MAX_NODES = 9;
 
 const envInt = (name: string, def: number) => {
   const v = process.env[name];
@@ -111,7 +120,7 @@ function portInUse(host: string, port: number): Promise<boolean> {
 // --- process bookkeeping ---------------------------------------------------------------------
 // A pid only counts if it is alive, not a zombie, and (where /proc exists) really our Cassandra:
 // pids get reused after reboots or crashes.
-function isOurCassandra(pid: number): boolean {
+function isOurCassandra(pid: number, node: NodePaths = paths): boolean {
   try {
     process.kill(pid, 0);
   } catch {
@@ -120,22 +129,45 @@ function isOurCassandra(pid: number): boolean {
   try {
     if (/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))) return false;
     const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmd.includes("CassandraDaemon") && cmd.includes(paths.yaml);
+    return cmd.includes("CassandraDaemon") && cmd.includes(node.yaml);
   } catch {
     return !fs.existsSync("/proc/self"); // no /proc (macOS): trust kill(0)
   }
 }
 
-/** Pid of the node this harness started, from the pid file or (if that was lost) /proc. */
-export function runningPid(): number | undefined {
+/** Pid of a node this harness started (node 1 by default), from its pid file or (if that was lost) /proc. */
+export function runningPid(node = 1, clusterBase = base): number | undefined {
+  const p = nodePaths(node, clusterBase);
   try {
-    const pid = Number(fs.readFileSync(paths.pidFile, "utf8").trim());
-    if (pid > 0 && isOurCassandra(pid)) return pid;
+    const pid = Number(fs.readFileSync(p.pidFile, "utf8").trim());
+    if (pid > 0 && isOurCassandra(pid, p)) return pid;
   } catch {}
   try {
-    for (const e of fs.readdirSync("/proc")) if (/^\d+$/.test(e) && isOurCassandra(Number(e))) return Number(e);
+    for (const e of fs.readdirSync("/proc")) if (/^\d+$/.test(e) && isOurCassandra(Number(e), p)) return Number(e);
   } catch {}
   return undefined;
+}
+
+/** What `start --nodes N` last set up in a cluster folder: later commands act on the same nodes. */
+export interface ClusterFile {
+  nodes: number;
+  port: number;
+  storagePort: number;
+}
+export function readCluster(clusterBase = base): ClusterFile | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(clusterBase, "cluster.json"), "utf8")) as ClusterFile;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The token of node `node` of `nodes`: evenly spaced on Murmur3's ring, node 1 at 0 as it always was. */
+export function tokenOf(node: number, nodes: number): string {
+  const span = 1n << 64n;
+  let t = ((BigInt(node - 1) * span) / BigInt(nodes)) % span;
+  if (t >= 1n << 63n) t -= span;
+  return String(t);
 }
 
 // --- jars and config -------------------------------------------------------------------------
@@ -178,17 +210,29 @@ async function ensureJars(log: (m: string) => void): Promise<void> {
   log(`Jars ready in ${paths.lib} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }
 
-function writeConfig(port: number, storagePort: number): void {
-  const r = (d: string) => path.join(paths.run, d);
-  // 127.0.0.1 everywhere: the seed must equal listen_address:storage_port or gossip waits 30-60 s.
+/** The commit-log lines of cassandra.yaml for a sync mode. */
+export function commitlogYaml(sync: CommitlogSync): string {
+  // group: writes wait for the next sync of the log (at most 15 ms apart) before they are
+  // acknowledged, so a kill -9 or a power loss keeps every acknowledged write. periodic
+  // acknowledges at once and syncs every 10 s: a crash loses up to the last 10 s of acknowledged
+  // writes, which only other replicas can make good.
+  if (sync === "group") return "commitlog_sync: group\ncommitlog_sync_group_window: 15ms";
+  if (sync === "batch") return "commitlog_sync: batch";
+  return "commitlog_sync: periodic\ncommitlog_sync_period: 10000ms";
+}
+
+function writeConfig(p: NodePaths, node: number, nodes: number, port: number, storagePort: number, sync: CommitlogSync): void {
+  const r = (d: string) => path.join(p.run, d);
+  // Loopback addresses everywhere (never localhost): the seed must equal the seed node's
+  // listen_address:storage_port or gossip waits 30-60 s. Node 1 is the only seed.
   const yaml = `# Generated by scripts/cassandra.ts on every start: edits are overwritten.
 cluster_name: logs-test
 num_tokens: 1
-initial_token: 0
+initial_token: ${tokenOf(node, nodes)}
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+listen_address: ${p.address}
+rpc_address: ${p.address}
 storage_port: ${storagePort}
 native_transport_port: ${port}
 start_native_transport: true
@@ -201,8 +245,7 @@ commitlog_directory: ${r("commitlog")}
 saved_caches_directory: ${r("saved_caches")}
 hints_directory: ${r("hints")}
 cdc_raw_directory: ${r("cdc_raw")}
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+${commitlogYaml(sync)}
 commitlog_disk_access_mode: legacy
 auto_bootstrap: false
 authenticator: AllowAllAuthenticator
@@ -230,8 +273,8 @@ compaction_throughput: 0MiB/s
   <root level="INFO"><appender-ref ref="FILE"/><appender-ref ref="STDOUT"/></root>
 </configuration>
 `;
-  fs.writeFileSync(paths.yaml, yaml);
-  fs.writeFileSync(paths.logback, logback);
+  fs.writeFileSync(p.yaml, yaml);
+  fs.writeFileSync(p.logback, logback);
 }
 
 function javaBin(): string {
@@ -252,7 +295,7 @@ function checkJava(java: string): void {
   if (major !== 11 && major !== 17) throw new Error(`Cassandra 5.0 needs Java 11 or 17, ${java} is: ${out.split("\n")[0]}`);
 }
 
-function jvmArgs(heap: string, skipSync: boolean): string[] {
+function jvmArgs(p: NodePaths, heap: string, skipSync: boolean): string[] {
   const jamm = fs.readdirSync(paths.lib).find((f) => /^jamm-.*\.jar$/.test(f));
   const exp = (m: string) => ["--add-exports", m];
   const opn = (m: string) => ["--add-opens", m];
@@ -274,8 +317,8 @@ function jvmArgs(heap: string, skipSync: boolean): string[] {
     "-Djava.net.preferIPv4Stack=true",
     "-Dchronicle.analytics.disable=true",
     "-XX:+ExitOnOutOfMemoryError", // a test node should die loudly, not limp on (startup check warns otherwise)
-    `-XX:HeapDumpPath=${paths.logs}`,
-    `-XX:ErrorFile=${path.join(paths.logs, "hs_err_%p.log")}`,
+    `-XX:HeapDumpPath=${p.logs}`,
+    `-XX:ErrorFile=${path.join(p.logs, "hs_err_%p.log")}`,
     // conf/jvm17-server.options
     "-XX:+UseG1GC",
     "-XX:+ParallelRefProcEnabled",
@@ -315,21 +358,24 @@ function jvmArgs(heap: string, skipSync: boolean): string[] {
     ...exp("jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED"),
     ...opn("jdk.compiler/com.sun.tools.javac=ALL-UNNAMED"),
     // a noexec /tmp would break JNA/netty native unpacking
-    `-Djna.tmpdir=${paths.tmp}`,
-    `-Djava.io.tmpdir=${paths.tmp}`,
-    `-Dcassandra.config=file://${paths.yaml}`,
-    `-Dlogback.configurationFile=${paths.logback}`,
-    `-Dcassandra.logdir=${paths.logs}`,
-    `-Dcassandra.triggers_dir=${paths.tmp}`,
+    `-Djna.tmpdir=${p.tmp}`,
+    `-Djava.io.tmpdir=${p.tmp}`,
+    `-Dcassandra.config=file://${p.yaml}`,
+    `-Dlogback.configurationFile=${p.logback}`,
+    `-Dcassandra.logdir=${p.logs}`,
+    `-Dcassandra.triggers_dir=${p.tmp}`,
     "-Dcassandra-foreground=yes", // without it stdout/stderr get closed
     // test speed-ups; no -Dcassandra.jmx.local.port, so JMX stays off
     "-Dcassandra.skip_wait_for_gossip_to_settle=0",
     "-Dcassandra.ring_delay_ms=1000",
     "-Dcassandra.superuser_setup_delay_ms=0",
-    "-Dcassandra.unsafesystem=true",
-    ...(skipSync ? ["-Dcassandra.skip_sync=true"] : []),
+    // Throwaway test data only: no fsync, and schema changes not flushed. Never for a node that
+    // must keep what it acknowledged: with unsafesystem a schema change lives only in the commit
+    // log, and a kill -9 then brings the node back without the tables in memory (their rows in
+    // the commit log are skipped as of an unknown table) while system_schema lists them.
+    ...(skipSync ? ["-Dcassandra.skip_sync=true", "-Dcassandra.unsafesystem=true"] : []),
     "-cp",
-    `${paths.conf}:${paths.lib}/*`,
+    `${p.conf}:${paths.lib}/*`,
     "org.apache.cassandra.service.CassandraDaemon",
   ];
 }
@@ -344,15 +390,15 @@ function readFrom(file: string, offset: number): string {
 }
 
 // The most useful lines explaining a failed start: the startup exception if any, else the log tail.
-function failureReason(sysOffset: number): string {
+function failureReason(p: NodePaths, sysOffset: number): string {
   // Cap line length: the classpath/JVM-argument lines are several KB each.
   const lines = (text: string) => text.split("\n").map((l) => (l.length > 300 ? l.slice(0, 300) + " ..." : l));
-  const sys = lines(readFrom(paths.systemLog, sysOffset));
-  const out = lines(readFrom(paths.stdoutLog, 0));
+  const sys = lines(readFrom(p.systemLog, sysOffset));
+  const out = lines(readFrom(p.stdoutLog, 0));
   for (const re of [/Exception .*encountered during startup/, /^ERROR /]) {
     for (const log of [sys, out]) {
       const i = log.findIndex((l) => re.test(l));
-      if (i >= 0) return log.slice(i, i + 6).join("\n") + `\n(more in ${paths.systemLog})`;
+      if (i >= 0) return log.slice(i, i + 6).join("\n") + `\n(more in ${p.systemLog})`;
     }
   }
   const tail = (l: string[], n: number) =>
@@ -362,8 +408,8 @@ function failureReason(sysOffset: number): string {
       .join("\n");
   return (
     [
-      tail(sys, 25) && `--- ${paths.systemLog} (tail) ---\n${tail(sys, 25)}`,
-      tail(out, 10) && `--- ${paths.stdoutLog} (tail) ---\n${tail(out, 10)}`,
+      tail(sys, 25) && `--- ${p.systemLog} (tail) ---\n${tail(sys, 25)}`,
+      tail(out, 10) && `--- ${p.stdoutLog} (tail) ---\n${tail(out, 10)}`,
     ]
       .filter(Boolean)
       .join("\n") || "(logs are empty)"
@@ -371,40 +417,69 @@ function failureReason(sysOffset: number): string {
 }
 
 // --- commands --------------------------------------------------------------------------------
-export async function startCassandra(opts: StartOptions = {}): Promise<StartResult> {
-  const log = opts.log ?? ((m: string) => console.log(m));
-  const port = opts.port ?? defaultPort();
-  const storagePort = opts.storagePort ?? envInt("CASSANDRA_STORAGE_PORT", 7000);
-  const heap = opts.heap ?? process.env.CASSANDRA_HEAP ?? "1G";
-  const skipSync = opts.skipSync ?? process.env.CASSANDRA_SKIP_SYNC === "1";
-  const timeoutMs = opts.timeoutMs ?? envInt("CASSANDRA_START_TIMEOUT_S", 180) * 1000;
-  const logFile = paths.systemLog;
+export interface StartOptions {
+  /** Nodes of the cluster (1 to MAX_NODES); default: the cluster file's, else 1. */
+  nodes?: number;
+  /** Start only this node (1-based) of the cluster, e.g. after a kill. */
+  node?: number;
+  /** The cluster's folder (default <repo>/.cassandra); the jars are shared whatever it is. */
+  base?: string;
+  port?: number; // native (CQL) port on every node, default env CASSANDRA_PORT or 9042
+  storagePort?: number; // default env CASSANDRA_STORAGE_PORT or 7000
+  heap?: string; // e.g. "1G", default env CASSANDRA_HEAP, else 1G (one node) or 768M (a cluster)
+  skipSync?: boolean; // default env CASSANDRA_SKIP_SYNC=1
+  commitlog?: CommitlogSync; // default env CASSANDRA_COMMITLOG or group
+  timeoutMs?: number; // default env CASSANDRA_START_TIMEOUT_S or 180 s
+  log?: (msg: string) => void; // progress messages, default console.log
+}
+export interface StartResult {
+  /** Whether this call started a node (any of them). */
+  started: boolean;
+  /** Node 1's pid (or the node asked for). */
+  pid?: number;
+  logFile: string;
+  startupMs?: number;
+  /** Pid of every node, by node number. */
+  pids: Record<number, number | undefined>;
+}
 
-  if (await cassandraAnswers("127.0.0.1", port)) {
-    return { started: false, pid: runningPid(), logFile };
-  }
-  let t0 = Date.now();
-  let pid = runningPid();
+interface NodeStart {
+  started: boolean;
+  pid?: number;
+  logFile: string;
+}
+
+async function startNode(
+  node: number,
+  nodes: number,
+  o: { base: string; port: number; storagePort: number; heap: string; skipSync: boolean; commitlog: CommitlogSync },
+  deadline: number,
+  log: (m: string) => void,
+): Promise<NodeStart> {
+  const p = nodePaths(node, o.base);
+  if (await cassandraAnswers(p.address, o.port)) return { started: false, pid: runningPid(node, o.base), logFile: p.systemLog };
+  let pid = runningPid(node, o.base);
   let exited: string | undefined;
   let child: ReturnType<typeof spawn> | undefined;
   let sysOffset = 0;
   if (pid) {
-    const cfgPort = /^native_transport_port: (\d+)/m.exec(readFrom(paths.yaml, 0))?.[1];
-    if (cfgPort && Number(cfgPort) !== port)
-      throw new Error(`Cassandra (pid ${pid}) from this harness already runs with CQL port ${cfgPort}; stop it first`);
-    log(`Cassandra (pid ${pid}) is already starting; waiting for it...`);
+    const cfgPort = /^native_transport_port: (\d+)/m.exec(readFrom(p.yaml, 0))?.[1];
+    if (cfgPort && Number(cfgPort) !== o.port)
+      throw new Error(
+        `Cassandra node ${node} (pid ${pid}) from this harness already runs with CQL port ${cfgPort}; stop it first`,
+      );
+    log(`Cassandra node ${node} (pid ${pid}) is already starting; waiting for it...`);
   } else {
-    if (await portInUse("127.0.0.1", port)) throw new Error(`port ${port} is in use by something that does not speak CQL`);
-    for (const d of [paths.conf, paths.run, paths.logs, paths.tmp]) fs.mkdirSync(d, { recursive: true });
-    await ensureJars(log);
+    if (await portInUse(p.address, o.port))
+      throw new Error(`port ${p.address}:${o.port} is in use by something that does not speak CQL`);
+    for (const d of [p.conf, p.run, p.logs, p.tmp]) fs.mkdirSync(d, { recursive: true });
     const java = javaBin();
     checkJava(java);
-    writeConfig(port, storagePort);
-    sysOffset = fs.existsSync(paths.systemLog) ? fs.statSync(paths.systemLog).size : 0;
-    const out = fs.openSync(paths.stdoutLog, "w");
-    t0 = Date.now(); // startupMs measures the JVM, not jar resolution
+    writeConfig(p, node, nodes, o.port, o.storagePort, o.commitlog);
+    sysOffset = fs.existsSync(p.systemLog) ? fs.statSync(p.systemLog).size : 0;
+    const out = fs.openSync(p.stdoutLog, "w");
     // detached: own session, so it outlives this script and ignores Ctrl-C in this terminal.
-    child = spawn(java, jvmArgs(heap, skipSync), { cwd: paths.base, detached: true, stdio: ["ignore", out, out] });
+    child = spawn(java, jvmArgs(p, o.heap, o.skipSync), { cwd: p.dir, detached: true, stdio: ["ignore", out, out] });
     fs.closeSync(out);
     child.on("error", (e) => {
       exited = `spawn failed: ${e.message}`;
@@ -414,94 +489,255 @@ export async function startCassandra(opts: StartOptions = {}): Promise<StartResu
     });
     pid = child.pid;
     if (!pid) throw new Error(`could not start ${java}`);
-    fs.writeFileSync(paths.pidFile, `${pid}\n`);
-    log(`Starting Cassandra (pid ${pid}, heap ${heap}, CQL 127.0.0.1:${port}${skipSync ? ", skip_sync" : ""}); log: ${logFile}`);
+    fs.writeFileSync(p.pidFile, `${pid}\n`);
+    log(
+      `Starting Cassandra node ${node} (pid ${pid}, heap ${o.heap}, CQL ${p.address}:${o.port}, commitlog ${o.commitlog}` +
+        `${o.skipSync ? ", skip_sync" : ""}); log: ${p.systemLog}`,
+    );
   }
-
-  const deadline = Date.now() + timeoutMs;
   while (true) {
-    if (await cassandraAnswers("127.0.0.1", port)) break;
-    if (!exited && !child && !isOurCassandra(pid)) exited = "process exited";
+    if (await cassandraAnswers(p.address, o.port)) break;
+    if (!exited && !child && !isOurCassandra(pid, p)) exited = "process exited";
     if (exited) {
-      fs.rmSync(paths.pidFile, { force: true });
-      throw new Error(`Cassandra failed to start: ${exited}\n${failureReason(sysOffset)}`);
+      fs.rmSync(p.pidFile, { force: true });
+      throw new Error(`Cassandra node ${node} failed to start: ${exited}\n${failureReason(p, sysOffset)}`);
     }
     if (Date.now() > deadline) {
-      const reason = failureReason(sysOffset);
-      if (child) await stopCassandra({ log: () => {} }); // only stop what this call started
-      throw new Error(`Cassandra did not answer CQL within ${timeoutMs / 1000} s${child ? " (stopped it)" : ""}\n${reason}`);
+      const reason = failureReason(p, sysOffset);
+      if (child) await stopNode(node, o.base, { log: () => {} }); // only stop what this call started
+      throw new Error(`Cassandra node ${node} did not answer CQL in time${child ? " (stopped it)" : ""}\n${reason}`);
     }
     await sleep(500);
   }
   child?.unref();
-  const startupMs = Date.now() - t0;
-  return { started: !!child, pid, logFile, startupMs };
+  return { started: !!child, pid, logFile: p.systemLog };
 }
 
-/** Stops the node started by this harness (SIGTERM, then SIGKILL after 20 s). Resolves true if one was running. */
-export async function stopCassandra(opts: { wipe?: boolean; log?: (m: string) => void } = {}): Promise<boolean> {
+/**
+ * Whether every node answers CQL and sees every node of the cluster in gossip as NORMAL (what
+ * nodetool prints as UN), or why not.
+ */
+export async function clusterState(nodes: number, port: number, clusterBase = base): Promise<{ up: boolean; detail: string }> {
+  if (nodes === 1) {
+    const up = await cassandraAnswers("127.0.0.1", port);
+    return { up, detail: up ? "1 node up" : "node 1 does not answer" };
+  }
+  const { default: cassandra } = await import("cassandra-driver");
+  const wanted = Array.from({ length: nodes }, (_, i) => nodePaths(i + 1, clusterBase).address);
+  for (const address of wanted) {
+    const client = new cassandra.Client({
+      contactPoints: [address],
+      localDataCenter: "datacenter1",
+      protocolOptions: { port, maxVersion: 4 },
+      policies: {
+        loadBalancing: new cassandra.policies.loadBalancing.WhiteListPolicy(
+          new cassandra.policies.loadBalancing.RoundRobinPolicy(),
+          [`${address}:${port}`],
+        ),
+      },
+      socketOptions: { connectTimeout: 2000, readTimeout: 3000 },
+    });
+    try {
+      await client.connect();
+      const rs = await client.execute("SELECT address, status, status_with_port FROM system_views.gossip_info");
+      const normal = new Set(
+        rs.rows.filter((r) => String(r.status_with_port ?? r.status).startsWith("NORMAL")).map((r) => String(r.address)),
+      );
+      const missing = wanted.filter((a) => !normal.has(a));
+      if (missing.length > 0) return { up: false, detail: `${address} does not see ${missing.join(", ")} as NORMAL yet` };
+    } catch (e) {
+      return { up: false, detail: `${address}: ${(e as Error).message}` };
+    } finally {
+      await client.shutdown().catch(() => {});
+    }
+  }
+  return { up: true, detail: `${nodes} nodes up and normal` };
+}
+
+/**
+ * Starts the local cluster (node 1, the seed, first; then the others together) and waits until
+ * every node answers CQL and all see each other as up and normal; or, with `node`, starts that
+ * one node of the cluster. Nodes already running are left as they are.
+ */
+export async function startCassandra(opts: StartOptions = {}): Promise<StartResult> {
   const log = opts.log ?? ((m: string) => console.log(m));
-  const pid = runningPid();
-  if (!pid) log("Cassandra (started by this script) is not running.");
+  const clusterBase = opts.base ?? base;
+  const known = readCluster(clusterBase);
+  const nodes = opts.nodes ?? (opts.node !== undefined ? known?.nodes : undefined) ?? 1;
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES)
+    throw new Error(`--nodes must be 1 to ${MAX_NODES}, not ${nodes}`);
+  if (opts.node !== undefined && (!Number.isInteger(opts.node) || opts.node < 1 || opts.node > nodes))
+    throw new Error(`--node must be 1 to ${nodes} (the cluster's nodes), not ${opts.node}`);
+  const commitlog = opts.commitlog ?? ((process.env.CASSANDRA_COMMITLOG as CommitlogSync | undefined) || "group");
+  if (!["group", "periodic", "batch"].includes(commitlog))
+    throw new Error(`commit log sync must be group, periodic or batch, not ${commitlog}`);
+  const o = {
+    base: clusterBase,
+    port: opts.port ?? (opts.node !== undefined ? known?.port : undefined) ?? defaultPort(),
+    storagePort:
+      opts.storagePort ?? (opts.node !== undefined ? known?.storagePort : undefined) ?? envInt("CASSANDRA_STORAGE_PORT", 7000),
+    heap: opts.heap ?? process.env.CASSANDRA_HEAP ?? (nodes > 1 ? "768M" : "1G"),
+    skipSync: opts.skipSync ?? process.env.CASSANDRA_SKIP_SYNC === "1",
+    commitlog,
+  };
+  const timeoutMs = opts.timeoutMs ?? envInt("CASSANDRA_START_TIMEOUT_S", 180) * 1000;
+  const deadline = Date.now() + timeoutMs;
+  const t0 = Date.now();
+  const pids: Record<number, number | undefined> = {};
+  if (opts.node !== undefined) {
+    const r = await startNode(opts.node, nodes, o, deadline, log);
+    pids[opts.node] = r.pid;
+    return { started: r.started, pid: r.pid, logFile: r.logFile, startupMs: r.started ? Date.now() - t0 : undefined, pids };
+  }
+  if (!(await cassandraAnswers("127.0.0.1", o.port))) await ensureJars(log);
+  fs.mkdirSync(clusterBase, { recursive: true });
+  fs.writeFileSync(
+    path.join(clusterBase, "cluster.json"),
+    JSON.stringify({ nodes, port: o.port, storagePort: o.storagePort }) + "\n",
+  );
+  const first = await startNode(1, nodes, o, deadline, log);
+  pids[1] = first.pid;
+  let started = first.started;
+  if (nodes > 1) {
+    await ensureJars(log);
+    // Fixed tokens and auto_bootstrap: false, so the other nodes may join at once.
+    const rest = await Promise.all(Array.from({ length: nodes - 1 }, (_, i) => startNode(i + 2, nodes, o, deadline, log)));
+    rest.forEach((r, i) => {
+      pids[i + 2] = r.pid;
+      started ||= r.started;
+    });
+    let state = await clusterState(nodes, o.port, clusterBase);
+    while (!state.up) {
+      if (Date.now() > deadline) throw new Error(`the cluster did not come up in time: ${state.detail}`);
+      await sleep(1000);
+      state = await clusterState(nodes, o.port, clusterBase);
+    }
+  }
+  return { started, pid: first.pid, logFile: first.logFile, startupMs: started ? Date.now() - t0 : undefined, pids };
+}
+
+/** Stops one node (SIGTERM, then SIGKILL after 20 s; or SIGKILL at once with `kill`). Resolves true if it ran. */
+export async function stopNode(
+  node: number,
+  clusterBase = base,
+  opts: { kill?: boolean; wipe?: boolean; log?: (m: string) => void } = {},
+): Promise<boolean> {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const p = nodePaths(node, clusterBase);
+  const pid = runningPid(node, clusterBase);
   if (pid) {
     const t0 = Date.now();
-    process.kill(pid, "SIGTERM");
-    while (isOurCassandra(pid) && Date.now() - t0 < 20_000) await sleep(200);
-    if (isOurCassandra(pid)) {
+    process.kill(pid, opts.kill ? "SIGKILL" : "SIGTERM");
+    while (isOurCassandra(pid, p) && Date.now() - t0 < 20_000) await sleep(100);
+    if (isOurCassandra(pid, p)) {
       log(`pid ${pid} ignored SIGTERM for 20 s; sending SIGKILL`);
       try {
         process.kill(pid, "SIGKILL");
       } catch {}
       const t1 = Date.now();
-      while (isOurCassandra(pid) && Date.now() - t1 < 10_000) await sleep(200);
-      if (isOurCassandra(pid)) throw new Error(`pid ${pid} survived SIGKILL`);
+      while (isOurCassandra(pid, p) && Date.now() - t1 < 10_000) await sleep(200);
+      if (isOurCassandra(pid, p)) throw new Error(`pid ${pid} survived SIGKILL`);
     }
-    log(`Stopped Cassandra (pid ${pid}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    log(`${opts.kill ? "Killed" : "Stopped"} Cassandra node ${node} (pid ${pid}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
-  fs.rmSync(paths.pidFile, { force: true });
+  fs.rmSync(p.pidFile, { force: true });
   if (opts.wipe) {
-    fs.rmSync(paths.run, { recursive: true, force: true });
-    log(`Wiped ${paths.run}`);
+    fs.rmSync(p.run, { recursive: true, force: true });
+    log(`Wiped ${p.run}`);
   }
   return !!pid;
 }
 
+/** The node numbers that have a folder in the cluster folder (node 1 always). */
+function nodesIn(clusterBase: string): number[] {
+  const out = [1];
+  for (let i = 2; i <= MAX_NODES; i++) if (fs.existsSync(nodePaths(i, clusterBase).dir)) out.push(i);
+  return out;
+}
+
+/**
+ * Stops the nodes started by this harness (every node of the cluster, or only `node`): SIGTERM,
+ * then SIGKILL after 20 s, or SIGKILL at once with `kill`. Resolves true if one was running.
+ */
+export async function stopCassandra(
+  opts: { wipe?: boolean; node?: number; kill?: boolean; base?: string; log?: (m: string) => void } = {},
+): Promise<boolean> {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const clusterBase = opts.base ?? base;
+  const which = opts.node !== undefined ? [opts.node] : nodesIn(clusterBase);
+  const stopped = await Promise.all(which.map((n) => stopNode(n, clusterBase, { ...opts, log })));
+  if (!stopped.some(Boolean))
+    log(`Cassandra (started by this script) is not running${opts.node ? ` on node ${opts.node}` : ""}.`);
+  return stopped.some(Boolean);
+}
+
+/** `--name value` from the arguments, as a number when asked. */
+function argValue(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
+  return v;
+}
+function argInt(args: string[], name: string): number | undefined {
+  const v = argValue(args, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not ${v}`);
+  return n;
+}
+
 async function main(cmd: string | undefined, args: string[]): Promise<number> {
-  let port = defaultPort();
+  const node = argInt(args, "--node");
+  const known = readCluster();
+  const nodes = argInt(args, "--nodes") ?? known?.nodes ?? 1;
+  // Without CASSANDRA_PORT, the port the cluster was started with.
+  const port = process.env.CASSANDRA_PORT ? defaultPort() : (known?.port ?? defaultPort());
   switch (cmd) {
     case "start": {
-      const r = await startCassandra();
-      if (!r.started && !r.startupMs) {
-        console.log(
-          `Cassandra already answers CQL at 127.0.0.1:${port}${r.pid ? ` (pid ${r.pid})` : " (not started by this script)"}; nothing to do.`,
-        );
-      } else {
-        console.log(
-          `Cassandra ready at 127.0.0.1:${port} (pid ${r.pid}) after ${(r.startupMs! / 1000).toFixed(1)} s; log: ${r.logFile}`,
-        );
-      }
+      const r = await startCassandra({ nodes: argInt(args, "--nodes"), node });
+      const where = node
+        ? `node ${node} (${nodePaths(node).address}:${port})`
+        : nodes > 1
+          ? `${nodes} nodes`
+          : `127.0.0.1:${port}`;
+      if (!r.started) console.log(`Cassandra already answers CQL at ${where}; nothing to do.`);
+      else console.log(`Cassandra ready: ${where} after ${(r.startupMs! / 1000).toFixed(1)} s; log: ${r.logFile}`);
+      if (!node && nodes > 1)
+        for (const [n, pid] of Object.entries(r.pids))
+          console.log(`  node ${n}: ${nodePaths(Number(n)).address}:${port} pid ${pid}`);
       return 0;
     }
     case "stop": {
-      if (!(await stopCassandra({ wipe: args.includes("--wipe") }))) {
-        if (await cassandraAnswers("127.0.0.1", port))
-          console.log(`Note: something else answers CQL at 127.0.0.1:${port}; left alone.`);
+      if (!(await stopCassandra({ wipe: args.includes("--wipe"), node, kill: args.includes("--kill") }))) {
+        if (await cassandraAnswers(node ? nodePaths(node).address : "127.0.0.1", port))
+          console.log(`Note: something else answers CQL there; left alone.`);
       }
       return 0;
     }
     case "status": {
-      const pid = runningPid();
-      // Without CASSANDRA_PORT, probe the port the running node was configured with.
-      const cfgPort = Number(/^native_transport_port: (\d+)/m.exec(readFrom(paths.yaml, 0))?.[1]);
-      if (pid && !process.env.CASSANDRA_PORT && cfgPort) port = cfgPort;
-      const answers = await cassandraAnswers("127.0.0.1", port);
-      console.log(
-        `process: ${pid ? `running (pid ${pid})` : "not running"}; CQL at 127.0.0.1:${port}: ${answers ? "answers" : "no answer"}`,
-      );
-      return answers ? 0 : 3;
+      let allUp = true;
+      const which = node ? [node] : Array.from({ length: Math.max(nodes, nodesIn(base).length) }, (_, i) => i + 1);
+      for (const n of which) {
+        const p = nodePaths(n);
+        const pid = runningPid(n);
+        const answers = await cassandraAnswers(p.address, port);
+        allUp &&= answers;
+        console.log(
+          `node ${n}: process ${pid ? `running (pid ${pid})` : "not running"}; CQL at ${p.address}:${port}: ${answers ? "answers" : "no answer"}`,
+        );
+      }
+      if (!node && nodes > 1 && allUp) {
+        const state = await clusterState(nodes, port);
+        console.log(`cluster: ${state.detail}`);
+        allUp = state.up;
+      }
+      return allUp ? 0 : 3;
     }
     default:
-      console.error("usage: bun run scripts/cassandra.ts start | stop [--wipe] | status");
+      console.error(
+        "usage: bun run scripts/cassandra.ts start [--nodes N] [--node I] | stop [--node I] [--kill] [--wipe] | status [--node I]",
+      );
       return 2;
   }
 }

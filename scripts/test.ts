@@ -7,9 +7,11 @@
 //      the local node cannot be started: no java, no mvn, a failed start), every test still
 //      runs: CASSANDRA_UNAVAILABLE carries the reason, and each Cassandra suite reports one
 //      failing test that says it (tests/stores.ts), instead of timing out;
-//   5. stops the node if it started it, and ends with `tests: N passed, N failed[, N skipped]`
-//      read from the run.
-// Extra arguments go to `bun test` (a file filter, -t, ...). Non-zero exit when anything failed.
+//   5. stops the node if it started it, then runs the fault suite in its short form
+//      (tests/faults/, issue 12: Cassandra nodes of its own, kill -9, SIGSTOP, a full disk);
+//   6. ends with `tests: N passed, N failed[, N skipped]` read from both runs.
+// Extra arguments go to `bun test` (a file filter, -t, ...) and leave the fault suite out, as
+// SKIP_FAULTS=1 does. Non-zero exit when anything failed.
 import * as path from "node:path";
 import { cassandraAnswers, startCassandra, stopCassandra } from "./cassandra.ts";
 import { ensureSystemCommands } from "./system-packages.ts";
@@ -63,6 +65,20 @@ async function runTests(args: string[], env: Record<string, string | undefined>)
   const proc = Bun.spawn([process.execPath, "test", "--timeout", "60000", ...args], {
     cwd: root,
     env,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const out: string[] = [];
+  await Promise.all([pipe(proc.stdout, process.stdout, out), pipe(proc.stderr, process.stderr, out)]);
+  return summarize(out.join(""), await proc.exited);
+}
+
+/** The fault suite's short form (tests/faults/scenarios.faults.ts), as `bun run test:faults -- --short`. */
+async function runFaults(env: Record<string, string | undefined>): Promise<Summary> {
+  console.log("\nThe fault suite, short form (bun run test:faults for the full one):");
+  const proc = Bun.spawn([process.execPath, "test", "--timeout", "2400000", "./tests/faults/scenarios.faults.ts"], {
+    cwd: root,
+    env: { ...env, FAULTS_FORM: "short" },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -130,11 +146,22 @@ async function main(): Promise<never> {
     env.CASSANDRA_UNAVAILABLE = unavailable;
   }
 
+  const args = process.argv.slice(2);
   let summary: Summary;
   try {
-    summary = await runTests(process.argv.slice(2), env);
+    summary = await runTests(args, env);
   } finally {
     if (startedNode) await stopCassandra({ wipe: true });
+  }
+  // Then the fault suite in its short form (issue 12: its own Cassandra nodes on port 19042,
+  // kill -9, SIGSTOP, a full disk), counted in the same summary. Not when arguments pick tests.
+  if (args.length === 0 && process.env.SKIP_FAULTS !== "1") {
+    const faults = await runFaults(env);
+    summary = {
+      passed: summary.passed + faults.passed,
+      failed: summary.failed + faults.failed,
+      skipped: summary.skipped + faults.skipped,
+    };
   }
   report(summary);
 }

@@ -126,6 +126,9 @@ const TRANSIENT_CODES = new Set<number>([
  * rejected, so that a client that retries without limit is not stuck on them.
  */
 export function isTransient(error: unknown): boolean {
+  // A keyspace or table that is gone (a node that lost a schema change in a crash, a DROP) is
+  // created again by the store (see repairSchema): until then the write may pass later.
+  if (isSchemaMissing(error)) return true;
   if (error instanceof errors.NoHostAvailableError || error instanceof errors.OperationTimedOutError) return true;
   if (error instanceof errors.BusyConnectionError) return true;
   if (error instanceof errors.ResponseError) return TRANSIENT_CODES.has(error.code);
@@ -135,6 +138,17 @@ export function isTransient(error: unknown): boolean {
   // The driver reports a shut-down or not-yet-connected client as a plain DriverError; anything
   // unforeseen is taken as passing rather than lose lines to it.
   return true;
+}
+
+/**
+ * Whether Cassandra refused a request because the store's keyspace or one of its tables does not
+ * exist (or a prepared statement of it is no longer known, after its table was dropped).
+ */
+export function isSchemaMissing(error: unknown): boolean {
+  if (!(error instanceof errors.ResponseError)) return false;
+  if (error.code === types.responseErrorCodes.unprepared) return true;
+  if (error.code !== types.responseErrorCodes.invalid && error.code !== types.responseErrorCodes.configError) return false;
+  return /unconfigured table|keyspace \S+ does not exist|keyspace '?\S+'? doesn't exist|does not exist/i.test(error.message);
 }
 
 interface Statements {
@@ -182,6 +196,11 @@ export class CassandraStore implements LogStore {
   private queued = 0;
   private inFlight = new Set<Promise<unknown>>();
   private closed = false;
+  /** The schema being created again (see repairSchema), and when that last began. */
+  private schemaRepair: Promise<void> | undefined;
+  private schemaRepairAt = 0;
+  /** One cheap read per table, for the health probe. */
+  private readonly probes: string[];
 
   private constructor(
     private readonly client: cassandra.Client,
@@ -226,6 +245,16 @@ export class CassandraStore implements LogStore {
       insertCountWithTtl: `INSERT INTO ${ks}.log_counts (${countColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
       selectCounts: `SELECT minute, stream, level, lines, bytes FROM ${ks}.log_counts WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day = ? AND minute >= ? AND minute <= ?`,
     };
+    // An empty partition of each table: reading it costs a lookup, and fails when the table is gone.
+    this.probes = [
+      `SELECT ts FROM ${ks}.log_lines WHERE namespace = '' AND pod_name = '' AND container_name = '' AND bucket = 0 LIMIT 1`,
+      `SELECT source FROM ${ks}.log_sources WHERE namespace = '' AND pod_name = '' AND container_name = '' LIMIT 1`,
+      `SELECT bucket FROM ${ks}.log_buckets WHERE namespace = '' AND pod_name = '' AND container_name = '' AND day = 0 LIMIT 1`,
+      `SELECT day FROM ${ks}.log_days WHERE namespace = '' AND pod_name = '' AND container_name = '' LIMIT 1`,
+      `SELECT day FROM ${ks}.log_stream_days WHERE tenant = '' AND year = 0 LIMIT 1`,
+      `SELECT namespace FROM ${ks}.log_streams WHERE tenant = '' AND day = 0 LIMIT 1`,
+      `SELECT minute FROM ${ks}.log_counts WHERE namespace = '' AND pod_name = '' AND container_name = '' AND day = 0 LIMIT 1`,
+    ];
     const st = this.statements;
     st.selectDaysDesc = `${st.selectDays} ORDER BY day DESC`;
     st.selectBucketsDesc = `${st.selectBuckets} ORDER BY bucket DESC`;
@@ -280,6 +309,7 @@ export class CassandraStore implements LogStore {
       // Writes are blind upserts: whether a line met one stored before cannot be told without a read.
       return { deduplicated: 0, rejected: await work };
     } catch (error) {
+      if (isSchemaMissing(error)) this.repairSchema(error);
       throw new StoreUnavailableError(`cassandra write failed: ${(error as Error).message}`, 5, { cause: error });
     } finally {
       this.inFlight.delete(work);
@@ -649,6 +679,11 @@ export class CassandraStore implements LogStore {
     }
   }
 
+  private forgetIndex(): void {
+    this.knownIndex.clear();
+    this.knownStreams.clear();
+  }
+
   private rememberIndex(key: string): void {
     if (this.knownIndex.size >= INDEX_CACHE_LIMIT) this.knownIndex.clear();
     this.knownIndex.set(key, Date.now());
@@ -960,18 +995,49 @@ export class CassandraStore implements LogStore {
         pageState: opts.pageState,
       });
     } catch (error) {
+      if (isSchemaMissing(error)) this.repairSchema(error);
       if (isTransient(error))
         throw new StoreUnavailableError(`cassandra query failed: ${(error as Error).message}`, 5, { cause: error });
       throw error;
     }
   }
 
+  /**
+   * Creates the keyspace and tables again when they are gone: a single node that crashes soon
+   * after a schema change may come back without it, and someone may drop them. One repair at a
+   * time, at most one every 2 s; writes and reads answer 503 meanwhile. Statements need no work:
+   * the driver prepares a statement again when Cassandra no longer knows it.
+   */
+  private repairSchema(cause: unknown): void {
+    if (this.closed || this.schemaRepair || Date.now() - this.schemaRepairAt < 2_000) return;
+    this.schemaRepairAt = Date.now();
+    log.warn("cassandra schema missing: creating it again", { keyspace: this.options.keyspace, error: (cause as Error).message });
+    // Index rows remembered as written went with the old tables: written again, or the lines
+    // written from now on would be stored but never found.
+    this.forgetIndex();
+    this.schemaRepair = createSchema(this.client, this.options, true)
+      .then(() => {
+        this.forgetIndex();
+        log.info("cassandra schema created again", { keyspace: this.options.keyspace });
+      })
+      .catch((error) => log.warn("cassandra schema repair failed", { error: (error as Error).message }))
+      .finally(() => {
+        this.schemaRepair = undefined;
+      });
+  }
+
+  /** Healthy when every table the store uses answers a cheap read at the store's consistency. */
   async health(): Promise<StoreHealth> {
     if (this.closed) return { healthy: false, detail: "cassandra store is closed" };
     try {
-      await this.client.execute("SELECT release_version FROM system.local", [], { readTimeout: 2_000, isIdempotent: true });
+      await Promise.all(
+        this.probes.map((q) =>
+          this.client.execute(q, [], { prepare: true, consistency: this.consistency, readTimeout: 2_000, isIdempotent: true }),
+        ),
+      );
       return { healthy: true, detail: "" };
     } catch (error) {
+      if (isSchemaMissing(error)) this.repairSchema(error);
       return { healthy: false, detail: `cassandra: ${(error as Error).message}` };
     }
   }
@@ -1256,10 +1322,17 @@ export function schemaStatements(
  * applied to the existing tables (default TTLs and compaction windows; rows keep the TTL they
  * were written with).
  */
-async function createSchema(client: cassandra.Client, options: CassandraStoreOptions): Promise<void> {
+async function createSchema(client: cassandra.Client, options: CassandraStoreOptions, repair = false): Promise<void> {
   const ks = options.keyspace;
   const [createKeyspace, createLines, createSources, createBuckets, createDays, createStreamDays, createStreams, createCounts] =
     schemaStatements(options);
+  if (repair) {
+    // The node said the keyspace or a table does not exist: what system_schema lists may not be
+    // what the node knows (a schema change replayed from the commit log lands in system_schema,
+    // not in the node's live schema), so every statement runs: IF NOT EXISTS asks the live one.
+    for (const statement of schemaStatements(options)) await client.execute(statement);
+    return;
+  }
   const keyspace = await client.execute("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", [ks], {
     prepare: true,
   });

@@ -11,6 +11,7 @@ import {
   CassandraStore,
   compactionWindowHours,
   indexTtlFor,
+  isSchemaMissing,
   isTransient,
   retentionSchema,
   schemaStatements,
@@ -537,7 +538,48 @@ function cassandraSuites(): void {
       ]) {
         expect(isTransient(permanent), permanent.message).toBe(false);
       }
+      // A table or keyspace that is gone is created again by the store: 503 until then, never a rejection.
+      for (const missing of [
+        new errors.ResponseError(types.responseErrorCodes.invalid, "unconfigured table log_lines"),
+        new errors.ResponseError(types.responseErrorCodes.invalid, "Keyspace kils does not exist"),
+        response(types.responseErrorCodes.unprepared),
+      ]) {
+        expect(isSchemaMissing(missing), missing.message).toBe(true);
+        expect(isTransient(missing), missing.message).toBe(true);
+      }
+      expect(isSchemaMissing(response(types.responseErrorCodes.invalid))).toBe(false);
     });
+
+    test("a keyspace dropped under a running store: health 503, then the store creates it again and takes writes", async () => {
+      const ks = `${keyspace}_gone`;
+      const store = await CassandraStore.connect(options({ keyspace: ks }));
+      try {
+        const app = createApp(store);
+        const n = unique();
+        const record = (log: string) => JSON.stringify([fbRecord({ namespace: n, log, time: "2024-02-02T02:02:02Z" })]);
+        expect((await app.handle(post(record("before")))).status).toBe(200);
+        await cql.execute(`DROP KEYSPACE ${ks}`);
+        // Whether the probe or a write meets the missing tables first, neither is a rejection.
+        const health = await app.handle(get("/write"));
+        expect(health.status).toBe(503);
+        expect(((await health.json()) as { detail: string }).detail).toMatch(/does not exist|unconfigured table/i);
+        let status = 0;
+        for (let i = 0; status !== 200 && i < 60; i++) {
+          const res = await app.handle(post(record("after")));
+          status = res.status;
+          if (status !== 200) {
+            expect(status).toBe(503);
+            await Bun.sleep(500);
+          } else expect(((await res.json()) as { rejected: number }).rejected).toBe(0);
+        }
+        expect(status).toBe(200);
+        expect((await app.handle(get("/write"))).status).toBe(200);
+        const res = await app.handle(get(queryUrl({ namespace: n, start: "2024-02-02T00:00:00Z", end: "2024-02-03T00:00:00Z" })));
+        expect(((await res.json()) as { log_rows: { log: string }[] }).log_rows.map((r) => r.log)).toEqual(["after"]);
+      } finally {
+        await store.close();
+      }
+    }, 120_000);
   });
 
   // Last: this stops and restarts the node, which only works for a node this harness runs.
