@@ -6,6 +6,8 @@ import { ConfigError, describeConfig, helpText, parseConfig } from "./config.ts"
 import { log, setLogLevel } from "./log.ts";
 
 const VERSION: string = pkg.version;
+/** How long a stopping server answers with `Connection: close` before it stops accepting. */
+const SHUTDOWN_DRAIN_MS = 1000;
 
 async function main(): Promise<number> {
   if (process.argv[2] === "logs") {
@@ -96,9 +98,10 @@ async function main(): Promise<number> {
         // Open follows (/tail) end first: they would never finish on their own.
         notifier.end();
         unwatchAuthFile();
-        // Stop accepting; resolves once in-flight requests (writes included) have finished, on
-        // every listener (the ones a certificate rotation replaced included).
-        await server.stop(false);
+        // Answer with `Connection: close` for a moment (no keep-alive connection is reset under a
+        // client's next request), then stop accepting; resolves once in-flight requests (writes
+        // included) have finished, on every listener (those a certificate rotation replaced too).
+        await server.stop(false, SHUTDOWN_DRAIN_MS);
         await store.close();
         log.info("stopped");
         resolve(0);

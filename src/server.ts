@@ -295,11 +295,19 @@ export class HttpServer {
 
   /**
    * Stops accepting; resolves once the requests in flight have finished, on every server still
-   * running (replaced ones included), or at once with closeActiveConnections.
+   * running (replaced ones included), or at once with closeActiveConnections. With drainMs, first
+   * answers for that long with `Connection: close`: Bun's stop closes idle keep-alive connections
+   * at once, and a client sending its next request on one right then would see it reset; a
+   * client that keeps sending gets its answer and a closed connection instead.
    */
-  async stop(closeActiveConnections = false): Promise<void> {
+  async stop(closeActiveConnections = false, drainMs = 0): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    if (drainMs > 0 && !closeActiveConnections) {
+      retired.add(this.current);
+      for (const server of this.retiring.keys()) retired.add(server);
+      await Bun.sleep(drainMs);
+    }
     const all = [this.current.stop(closeActiveConnections)];
     for (const server of this.retiring.keys()) all.push(server.stop(closeActiveConnections));
     await Promise.all(all);

@@ -299,10 +299,11 @@ for (const s of storesUnderTest("engine")) {
     test("follow: a quiet stream's lines are sent once, also long after the look-back has passed them", async () => {
       const n = unique("ns");
       const start = BigInt(Date.now()) * 1_000_000n;
-      // A look-back of 50 ms and reads every 20 ms: the line ages past the look-back many times over.
+      // A look-back of 300 ms and reads every 50 ms: the line ages past the look-back four times
+      // over before its stream speaks again (the look-back still covers a store's write latency).
       const follower = new Follower(store, "", parseSelector(`namespace=${n}`), [], start, undefined, {
-        pollMs: 20,
-        lookbackNs: 50_000_000n,
+        pollMs: 50,
+        lookbackNs: 300_000_000n,
       });
       await store.write([entry({ namespace: n, timeNs: start + 1_000n, log: "only once" })]);
       const events = follower[Symbol.asyncIterator]();
@@ -320,11 +321,11 @@ for (const s of storesUnderTest("engine")) {
           if (next.value.type === "rows") received.push(...next.value.rows.map((r) => r.log));
         }
       };
-      await read(500);
+      await read(1_200);
       // The stream speaks again: it is read from its last line less the look-back, which meets
       // the first line again; it must not be sent twice.
       await store.write([entry({ namespace: n, timeNs: BigInt(Date.now()) * 1_000_000n, log: "later" })]);
-      await read(500);
+      await read(1_500);
       follower.close();
       expect(received).toEqual(["only once", "later"]);
     }, 20_000);
