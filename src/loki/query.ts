@@ -12,7 +12,7 @@ import {
   type SourceLine,
 } from "./logql/index.ts";
 import { seriesCounts } from "./index-stats.ts";
-import { lineLabels, lineMetadata, labelsText } from "./view.ts";
+import { CONTAINER_ID, lineLabels, lineMetadata, labelsText, POD_UID } from "./view.ts";
 
 /** A LogQuery for a plan's selector and pre-filters. */
 export function engineQuery(
@@ -48,9 +48,8 @@ export function sourceLine(row: ResultRow): SourceLine {
 }
 
 /** Labels a count row can carry: the stream's, `stream`, and detected_level. */
-function countable(names: readonly string[], plan: LogSelectorPlan): boolean {
-  void plan;
-  return names.every((n) => n !== "pod_uid" && n !== "container_id" && !n.startsWith("__"));
+function countable(names: readonly string[]): boolean {
+  return names.every((n) => n !== POD_UID && n !== CONTAINER_ID && !n.startsWith("__"));
 }
 
 /**
@@ -67,7 +66,7 @@ export function engineSource(store: LogStore, tenant: string): SampleSource {
       }
     },
     counts(q) {
-      if (q.labels === undefined || !countable(q.labels, q.plan)) return undefined;
+      if (q.labels === undefined || !countable(q.labels)) return undefined;
       return countRows(store, tenant, q.plan, q.startNs, q.endNs);
     },
   };
@@ -118,12 +117,79 @@ export interface LogAnswer {
   returned: number;
 }
 
+/** A row read for a log query, and what the pipeline made of it. */
+export interface PipedRow {
+  row: ResultRow;
+  input: SourceLine;
+  out: { line: string; labels: Record<string, string> };
+}
+
 /**
- * A log query: rows in the direction, through the pipeline, until `limit` lines come out, grouped
- * by their final labels. With `categorize` (Loki's `categorize-labels` encoding flag), a stream
- * is keyed by the stream labels only and each value carries its structured metadata and parsed
- * labels apart; without it, those are labels of the stream, as Loki does.
+ * The rows of a plan's selector in the direction, each through the pipeline once: those it keeps,
+ * until `limit` of them. `read` sees every row read, kept or not (stats, a follow's memory).
  */
+export async function* pipedRows(
+  store: LogStore,
+  tenant: string,
+  plan: LogSelectorPlan,
+  startNs: bigint,
+  endNs: bigint,
+  direction: Direction,
+  limit: number,
+  read?: (row: ResultRow) => void,
+): AsyncGenerator<PipedRow> {
+  if (limit <= 0) return;
+  let kept = 0;
+  const rows = runQuery(store, engineQuery(tenant, plan, startNs, endNs, direction));
+  try {
+    for await (const page of rows) {
+      for (const row of page) {
+        read?.(row);
+        const input = sourceLine(row);
+        const out = plan.pipeline.process(input.line, input.timeNs, input.labels, input.metadata);
+        if (out === null) continue;
+        yield { row, input, out };
+        if (++kept >= limit) return;
+      }
+    }
+  } finally {
+    await rows.return({});
+  }
+}
+
+/**
+ * Piped rows grouped into Loki streams, in the order they come. With `categorize` (Loki's
+ * `categorize-labels` encoding flag), a stream is keyed by the stream labels only and each value
+ * carries its structured metadata and parsed labels apart; without it, those are labels of the
+ * stream, as Loki does.
+ */
+export class StreamGroups {
+  private readonly groups = new Map<string, LokiStream>();
+
+  constructor(private readonly categorize: boolean) {}
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  add({ row, input, out }: PipedRow): void {
+    const labels = this.categorize ? input.labels : out.labels;
+    const key = labelsText(labels);
+    let group = this.groups.get(key);
+    if (group === undefined) this.groups.set(key, (group = { stream: labels, values: [] }));
+    const ts = String(row.timeNs);
+    // Categorized: always three elements, `{}` when the line has nothing beyond its stream's
+    // labels, as Loki writes them: Grafana's categorized reader expects the third on every value.
+    if (this.categorize) group.values.push([ts, out.line, categorized(labels, input.metadata, out.labels) ?? {}]);
+    else group.values.push([ts, out.line]);
+  }
+
+  streams(): LokiStream[] {
+    return [...this.groups.values()];
+  }
+}
+
+/** A log query: rows in the direction, through the pipeline, until `limit` lines come out, grouped. */
 export async function runLogQuery(
   store: LogStore,
   tenant: string,
@@ -134,41 +200,19 @@ export async function runLogQuery(
   limit: number,
   categorize: boolean,
 ): Promise<LogAnswer> {
-  const groups = new Map<string, LokiStream>();
+  const groups = new StreamGroups(categorize);
   let returned = 0;
   let linesRead = 0;
   let bytesRead = 0;
-  const rows = runQuery(store, engineQuery(tenant, plan, startNs, endNs, direction));
-  try {
-    outer: for await (const page of rows) {
-      for (const row of page) {
-        linesRead++;
-        bytesRead += row.log.length;
-        const input = sourceLine(row);
-        const out = plan.pipeline.process(input.line, input.timeNs, input.labels, input.metadata);
-        if (out === null) continue;
-        const ts = String(row.timeNs);
-        if (categorize) {
-          const streamLabels = input.labels;
-          const key = labelsText(streamLabels);
-          let group = groups.get(key);
-          if (group === undefined) groups.set(key, (group = { stream: streamLabels, values: [] }));
-          // Always three elements, `{}` when the line has nothing beyond its stream's labels, as
-          // Loki writes them: Grafana's categorized reader expects the third on every value.
-          group.values.push([ts, out.line, categorized(streamLabels, input.metadata, out.labels) ?? {}]);
-        } else {
-          const key = labelsText(out.labels);
-          let group = groups.get(key);
-          if (group === undefined) groups.set(key, (group = { stream: out.labels, values: [] }));
-          group.values.push([ts, out.line]);
-        }
-        if (++returned >= limit) break outer;
-      }
-    }
-  } finally {
-    await rows.return({});
+  const read = (row: ResultRow) => {
+    linesRead++;
+    bytesRead += row.log.length;
+  };
+  for await (const piped of pipedRows(store, tenant, plan, startNs, endNs, direction, limit, read)) {
+    groups.add(piped);
+    returned++;
   }
-  return { streams: [...groups.values()], linesRead, bytesRead, returned };
+  return { streams: groups.streams(), linesRead, bytesRead, returned };
 }
 
 /** The labels a pipeline's output has beyond the stream's: structured metadata, then parsed. */

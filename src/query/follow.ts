@@ -58,6 +58,17 @@ const DEFAULTS = { pollMs: 500, lookbackNs: 3_000_000_000n, bufferLines: 10_000 
 const AHEAD_NS = 86_400_000_000_000n;
 
 /**
+ * Where a follow starts after the first lines of a tail were sent (oldest first; at most `limit`
+ * of the range from startNs): at the oldest line sent when the limit cut them, else at the range's
+ * start. With those lines marked delivered, the follow then also sends a line stamped before the
+ * request that reached the store after they were read (Fluent Bit's lines arrive seconds after
+ * their time), never one already sent.
+ */
+export function followFloor(sent: readonly OrderedRow[], limit: number, startNs: bigint): bigint {
+  return sent.length >= limit && sent.length > 0 ? sent[0]!.timeNs - 1n : startNs - 1n;
+}
+
+/**
  * Follows the lines of `selector` and `filters` later than `afterNs` (epoch ns). Iterate it for
  * events; `close()` (or ending the iteration) stops it.
  */

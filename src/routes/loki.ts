@@ -4,12 +4,11 @@
 // Errors keep this service's {message, detail} shape (Grafana and logcli show `message`), with
 // Loki's messages and status codes.
 import { Elysia } from "elysia";
-import pkg from "../../package.json" with { type: "json" };
 import type { AccessControl } from "../access/access.ts";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ResultRow } from "../query/engine.ts";
-import { Follower, type FollowOptions, type WriteNotifier } from "../query/follow.ts";
+import { Follower, followFloor, type FollowOptions, type WriteNotifier } from "../query/follow.ts";
 import type { LogStore, StreamInfo } from "../store/store.ts";
 import { NS_PER_SECOND, nowNs } from "../time.ts";
 import { indexStats, selectStreams, seriesCounts, volumeGroups, volumeTargets } from "../loki/index-stats.ts";
@@ -33,9 +32,9 @@ import {
   parseSecondsOrDuration,
   parseStep,
 } from "../loki/params.ts";
-import { engineQuery, engineSource, runLogQuery, sourceLine } from "../loki/query.ts";
-import { runQuery } from "../query/engine.ts";
+import { engineQuery, engineSource, pipedRows, runLogQuery, sourceLine, StreamGroups, type PipedRow } from "../loki/query.ts";
 import { labelsText, streamLabels } from "../loki/view.ts";
+import { VERSION } from "../version.ts";
 import { json } from "./http.ts";
 
 const ENCODING_FLAGS = "x-loki-response-encoding-flags";
@@ -338,7 +337,7 @@ export function lokiRoutes(store: LogStore, metrics: Metrics, access: AccessCont
       () =>
         json({
           version: LOKI_API_VERSION,
-          revision: `kube-insight-logserver ${pkg.version}`,
+          revision: `kube-insight-logserver ${VERSION}`,
           branch: "",
           buildUser: "",
           buildDate: "",
@@ -412,48 +411,47 @@ class LokiTail {
     private readonly delaySeconds: number,
   ) {}
 
-  private send(rows: ResultRow[]): void {
-    const groups = new Map<string, { stream: Record<string, string>; values: [string, string][] }>();
+  private send(piped: PipedRow[]): void {
+    const groups = new StreamGroups(false);
+    for (const p of piped) groups.add(p);
+    if (groups.size > 0 && !this.stopped) this.ws.send(JSON.stringify({ streams: groups.streams(), dropped_entries: null }));
+  }
+
+  /** New rows of the follow through the pipeline, in their order. */
+  private pipe(rows: ResultRow[]): PipedRow[] {
+    const piped: PipedRow[] = [];
     for (const row of rows) {
       const input = sourceLine(row);
       const out = this.plan.pipeline.process(input.line, input.timeNs, input.labels, input.metadata);
-      if (out === null) continue;
-      const key = labelsText(out.labels);
-      let g = groups.get(key);
-      if (g === undefined) groups.set(key, (g = { stream: out.labels, values: [] }));
-      g.values.push([String(row.timeNs), out.line]);
+      if (out !== null) piped.push({ row, input, out });
     }
-    if (groups.size > 0 && !this.stopped) this.ws.send(JSON.stringify({ streams: [...groups.values()], dropped_entries: null }));
+    return piped;
   }
 
   async start(startNs: bigint, limit: number): Promise<void> {
     try {
       // The last `limit` lines since start, read newest first through the pipeline, sent oldest
-      // first, as Loki's tail begins.
-      const q = engineQuery(this.tenant, this.plan, startNs, this.now, "backward");
-      const read: ResultRow[] = [];
+      // first, as Loki's tail begins. Only the last seconds are read again by the follow (its
+      // look-back): those rows are remembered, kept or not.
       const recentNs = this.now - (this.options.follow?.lookbackNs ?? 3_000_000_000n) * 2n;
-      const kept: ResultRow[] = [];
-      const rows = runQuery(this.store, q);
-      try {
-        outer: for await (const page of rows) {
-          for (const row of page) {
-            // Only the last seconds are read again by the follow (its look-back): remembered.
-            if (row.timeNs >= recentNs) read.push(row);
-            const input = sourceLine(row);
-            if (this.plan.pipeline.process(input.line, input.timeNs, input.labels, input.metadata) === null) continue;
-            kept.push(row);
-            if (kept.length >= limit) break outer;
-          }
-        }
-      } finally {
-        await rows.return({});
+      const read: ResultRow[] = [];
+      const kept: PipedRow[] = [];
+      const remember = (row: ResultRow) => {
+        if (row.timeNs >= recentNs) read.push(row);
+      };
+      for await (const p of pipedRows(this.store, this.tenant, this.plan, startNs, this.now, "backward", limit, remember)) {
+        kept.push(p);
       }
-      if (kept.length > 0 && !this.stopped) this.send(kept.reverse());
+      kept.reverse();
+      if (kept.length > 0) this.send(kept);
       // Then what comes after: lines written from now on, also those stamped before now (a line
-      // that was in flight while the first ones were read), but never one sent already. When
-      // the limit cut the first lines, the follow starts at the oldest line sent.
-      const floor = kept.length >= limit ? kept[0]!.timeNs - 1n : startNs - 1n;
+      // that was in flight while the first ones were read), but never one sent already.
+      const q = engineQuery(this.tenant, this.plan, startNs, this.now, "forward");
+      const floor = followFloor(
+        kept.map((p) => p.row),
+        limit,
+        startNs,
+      );
       this.follower = new Follower(this.store, this.tenant, q.selector, q.filters, floor, this.options.notifier, {
         ...this.options.follow,
       });
@@ -463,7 +461,7 @@ class LokiTail {
         if (this.delaySeconds > 0) await Bun.sleep(this.delaySeconds * 1000);
         if (event.type === "dropped") {
           this.ws.send(JSON.stringify({ streams: [], dropped_entries: [{ labels: "{}", timestamp: String(nowNs()) }] }));
-        } else this.send(event.rows);
+        } else this.send(this.pipe(event.rows));
       }
     } catch (error) {
       log.error("loki tail failed", { error });

@@ -5,7 +5,7 @@ import { Elysia, t } from "elysia";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { runQuery, type QueryEnd, type ResultRow } from "../query/engine.ts";
-import { Follower, type FollowEvent, type FollowOptions, type WriteNotifier } from "../query/follow.ts";
+import { Follower, followFloor, type FollowEvent, type FollowOptions, type WriteNotifier } from "../query/follow.ts";
 import type { LogStore } from "../store/store.ts";
 import { nowNs } from "../time.ts";
 import type { AccessControl } from "../access/access.ts";
@@ -87,14 +87,10 @@ export function tailRoutes(store: LogStore, metrics: Metrics, access: AccessCont
         first = { done: false, value: rows.reverse() };
         initial = undefined;
       }
-      // Started once the first lines are read: it sends what is written after `now`. After the
-      // last `tail` lines it also sends a line stamped before `now` that reached the store after
-      // they were read (Fluent Bit's lines arrive seconds after their time), never one already
-      // sent: the follow starts at the oldest line sent (or at the range's start when fewer came).
-      let floor = now;
+      // Started once the first lines are read: it sends what is written after `now`, and after
+      // the last `tail` lines, what followFloor says.
       const held = newestFirst && first !== undefined && !first.done ? first.value : undefined;
-      if (held !== undefined) floor = held.length >= tail! ? held[0]!.timeNs - 1n : startNs - 1n;
-      else if (newestFirst) floor = startNs - 1n;
+      const floor = newestFirst ? followFloor(held ?? [], tail!, startNs) : now;
       const follower = new Follower(store, tenant, selector, filters, floor, options.notifier, options.follow);
       if (held !== undefined) follower.markDelivered(held);
       const events = follower[Symbol.asyncIterator]();
