@@ -5,21 +5,14 @@
 // sends 1,000,000 lines in scenarios 1, 3 and 4. Other arguments go to `bun test` (-t, ...).
 // Needs root (scenario 2 mounts a size-limited tmpfs), Java 17 and Maven (Cassandra's jars).
 import * as path from "node:path";
+import { installFromLockfile } from "./test.ts";
 
 const root = path.resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
 const short = args.includes("--short");
 const rest = args.filter((a) => a !== "--short");
 
-const install = Bun.spawnSync([process.execPath, "install", "--frozen-lockfile"], {
-  cwd: root,
-  stdout: "inherit",
-  stderr: "inherit",
-});
-if (install.exitCode !== 0) {
-  console.error("bun install --frozen-lockfile failed");
-  process.exit(1);
-}
+if (!installFromLockfile()) process.exit(1);
 const t0 = Date.now();
 const proc = Bun.spawn([process.execPath, "test", "--timeout", "2400000", "./tests/faults/scenarios.faults.ts", ...rest], {
   cwd: root,

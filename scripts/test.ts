@@ -116,16 +116,19 @@ async function provideCassandra(host: string, port: number): Promise<{ startedNo
   }
 }
 
-async function main(): Promise<never> {
+/** `bun install --frozen-lockfile` in the project, its output shown; false (and said) when it fails. */
+export function installFromLockfile(): boolean {
   const install = Bun.spawnSync([process.execPath, "install", "--frozen-lockfile"], {
     cwd: root,
     stdout: "inherit",
     stderr: "inherit",
   });
-  if (install.exitCode !== 0) {
-    console.error("bun install --frozen-lockfile failed");
-    report({ passed: 0, failed: 1, skipped: 0 });
-  }
+  if (install.exitCode !== 0) console.error("bun install --frozen-lockfile failed");
+  return install.exitCode === 0;
+}
+
+async function main(): Promise<never> {
+  if (!installFromLockfile()) report({ passed: 0, failed: 1, skipped: 0 });
 
   // openssl makes the certificates of the TLS tests; chromium runs the explorer's browser tests
   // (tests/web/, which fail saying so when it is missing).

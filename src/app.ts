@@ -2,7 +2,6 @@
 // metrics. Exported for tests, which drive it with app.handle(new Request(...)); main.ts serves it
 // through server.ts.
 import { Elysia } from "elysia";
-import pkg from "../package.json" with { type: "json" };
 import { DEFAULT_CONFIG, type Config } from "./config.ts";
 import { ingestBudget } from "./ingest/ingest.ts";
 import { log, logEnabled } from "./log.ts";
@@ -14,6 +13,7 @@ import { ERRORS, errorResponse, errorResponseFor } from "./routes/http.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { queryRoutes } from "./routes/query.ts";
 import { bodySent } from "./routes/streaming.ts";
+import { VERSION } from "./version.ts";
 import { lokiRoutes } from "./routes/loki.ts";
 import { discoveryRoutes } from "./routes/discovery.ts";
 import { tailRoutes } from "./routes/tail.ts";
@@ -25,7 +25,7 @@ import { WriteNotifier, type FollowOptions } from "./query/follow.ts";
 import { retentionPolicyOf } from "./store/open.ts";
 import type { LogStore } from "./store/store.ts";
 
-export const VERSION: string = pkg.version;
+export { VERSION };
 
 export type AppConfig = Pick<
   Config,

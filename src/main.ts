@@ -1,11 +1,10 @@
 // Entry point: parse options, open the store, serve, shut down cleanly on SIGTERM/SIGINT. The
 // `logs` and `hash-password` subcommands load only their own modules: a client run does not
 // carry the server (its router, stores, LogQL, the explorer) in memory.
-import pkg from "../package.json" with { type: "json" };
 import { ConfigError, describeConfig, helpText, parseConfig } from "./config.ts";
 import { log, setLogLevel } from "./log.ts";
+import { VERSION } from "./version.ts";
 
-const VERSION: string = pkg.version;
 /** How long a stopping server answers with `Connection: close` before it stops accepting. */
 const SHUTDOWN_DRAIN_MS = 1000;
 
