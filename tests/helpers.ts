@@ -1,4 +1,6 @@
 // Shared test helpers: entries, records and requests with sensible defaults.
+import type { Database } from "bun:sqlite";
+import { compareLines, decodeChunk, lineOf, type ChunkLine } from "../src/store/chunk.ts";
 import type { LogEntry, LogRow, LogStore, OrderedRow, StreamRef } from "../src/store/store.ts";
 import { parseRfc3339 } from "../src/time.ts";
 
@@ -96,4 +98,40 @@ export function queryUrl(p: { namespace: string; pod?: string; container?: strin
   });
   if (p.end !== undefined) q.set("end_time", p.end);
   return `/query?${q}`;
+}
+
+/**
+ * Every line the embedded store's database holds, decoded from its chunks, with its container:
+ * what tests check when they look at the store's own tables. Ordered by tenant, namespace, pod,
+ * container, then (time, seq, id).
+ */
+export function storedLines(db: Database): (ChunkLine & {
+  tenant: string;
+  namespace: string;
+  pod: string;
+  container: string;
+})[] {
+  const rows = db
+    .query(
+      `SELECT c.tenant, c.namespace, c.pod, c.container, k.data FROM chunks k JOIN containers c ON c.id = k.container_id
+       ORDER BY c.tenant, c.namespace, c.pod, c.container, k.first_ts`,
+    )
+    .values() as [string, string, string, string, Uint8Array][];
+  const out = [];
+  for (const [tenant, namespace, pod, container, data] of rows) {
+    const chunk = decodeChunk(data);
+    for (let i = 0; i < chunk.n; i++) out.push({ tenant, namespace, pod, container, ...lineOf(chunk, i) });
+  }
+  return out.sort(
+    (a, b) =>
+      compareStrings(a.tenant, b.tenant) ||
+      compareStrings(a.namespace, b.namespace) ||
+      compareStrings(a.pod, b.pod) ||
+      compareStrings(a.container, b.container) ||
+      compareLines(a, b),
+  );
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -15,6 +15,7 @@ import { CassandraStore, type CassandraStoreOptions } from "../src/store/cassand
 import { cassandraOptionsOf } from "../src/store/open.ts";
 import { EmbeddedStore } from "../src/store/sqlite.ts";
 import type { LogStore } from "../src/store/store.ts";
+import { storedLines } from "./helpers.ts";
 
 export interface StoreUnderTest {
   name: string;
@@ -71,13 +72,13 @@ export function storesUnderTest(suite: string): StoreUnderTest[] {
     labelsOf: async (c, tag = "main") => {
       const db = new Database(join(dir, tag, "logs.sqlite"), { readonly: true });
       try {
-        const rows = db
-          .query(
-            `SELECT DISTINCT s.labels FROM lines l JOIN containers c ON c.id = l.container_id JOIN sources s ON s.id = l.source_id
-             WHERE c.namespace = ? AND c.pod = ? AND c.container = ? ORDER BY s.id`,
-          )
-          .values(c.namespace, c.pod, c.container) as [string][];
-        return rows.map(([labels]) => JSON.parse(labels) as Record<string, string>);
+        // The sources of the container's lines, from its chunks, in the order lines first used them.
+        const labels: string[] = [];
+        for (const l of storedLines(db)) {
+          if (l.namespace !== c.namespace || l.pod !== c.pod || l.container !== c.container) continue;
+          if (!labels.includes(l.source.labels)) labels.push(l.source.labels);
+        }
+        return labels.map((text) => JSON.parse(text) as Record<string, string>);
       } finally {
         db.close();
       }

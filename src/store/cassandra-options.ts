@@ -46,6 +46,14 @@ export interface CassandraStoreOptions {
   /** Bytes of text read ahead of the page being streamed (pages of later partitions). */
   readAheadBytes?: number;
   observer?: StoreObserver;
+  /**
+   * A window's small chunks (one per request) are merged into few large ones once no write of
+   * this process reached it for this long (ms; default 5000); negative: never by itself (tests
+   * that look at chunks as written call compactNow).
+   */
+  compactAfterMs?: number;
+  /** ... or as soon as this process wrote this many chunks to it (default 64). */
+  compactChunks?: number;
   /** Driver schema-refresh debounce (ms); tests lower it. */
   refreshSchemaDelay?: number;
 }

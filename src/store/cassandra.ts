@@ -1,39 +1,53 @@
-// The Cassandra store: schema, prepared statements, batching and the read path, in one file.
+// The Cassandra store: schema, prepared statements, the write and read paths.
 //
 // Data model (see README, "The Cassandra store"):
-//   log_lines   PRIMARY KEY ((namespace, pod_name, container_name, bucket), ts, id)
-//               bucket = the 30-second window of ts; ts = epoch ns; id = line identity
-//               (lineIds: stream, text, occurrence); seq orders lines with equal ts by arrival
-//               (batch arrival, then position); source points into log_sources.
-//   log_sources PRIMARY KEY ((namespace, pod_name, container_name), source)
-//               pod id, container id, host and labels, once per distinct value.
-//   log_buckets PRIMARY KEY ((namespace, pod_name, container_name, day), bucket)
-//               which buckets of a day hold lines;
+//   log_chunks  PRIMARY KEY ((namespace, pod_name, container_name, window), first_ts, chunk)
+//               the lines, compressed: a chunk (chunk.ts) holds lines of one container in one
+//               5-minute window (window = its start, epoch ns, as every time of the table);
+//               chunk = a hash of its lines' times and ids, so that a resent batch writes the
+//               same rows again (an upsert); born = when its lines were first stored (where
+//               chunks overlap, a line's copy born first is read). A write makes a chunk per
+//               container and window of its batch, one insert each; compaction
+//               (cassandra-chunks.ts) merges a window's small chunks into few large ones in the
+//               background.
+//   log_windows PRIMARY KEY ((namespace, pod_name, container_name, day), window)
+//               which windows of a day hold chunks;
 //   log_days    PRIMARY KEY ((namespace, pod_name, container_name), day)
-//               which days hold lines. A query reads one log_days partition, the log_buckets
-//               partitions of days with lines, then only non-empty buckets: a quiet container's
-//               30-day range reads a handful of partitions, not 30 or 86,400.
+//               which days hold lines. A query reads one log_days partition, the log_windows
+//               partitions of days with lines, then only non-empty windows: a quiet container's
+//               30-day range reads a handful of partitions.
+//   log_sources PRIMARY KEY ((namespace, pod_name, container_name), source)
+//               pod id, container id, host and labels, once per distinct value (chunks hold
+//               their lines' sources themselves; this table serves the lines from before chunks).
 //   log_counts  PRIMARY KEY ((namespace, pod_name, container_name, day), minute, stream, level, batch_key)
 //               lines and bytes per minute, stream and level, one row per batch that wrote some:
 //               batch_key derives from the lines the row counts, so a resent batch rewrites its rows
 //               (no counters: they are not idempotent); reads sum over batch keys.
-// A chatty container (2,000 lines/s) puts at most 60,000 rows in one data partition; a resent
-// line hits the same primary key (an upsert), so retries never duplicate.
+//   log_streams, log_stream_days: the streams of a tenant by day (streams()).
+// From before chunks (kept, read while they hold rows, never written; their rows age out by TTL):
+//   log_lines   PRIMARY KEY ((namespace, pod_name, container_name, bucket), ts, id)
+//               one row per line; bucket = the 30-second window of ts (epoch ms);
+//   log_buckets PRIMARY KEY ((namespace, pod_name, container_name, day), bucket)
+//               which buckets of a day hold lines.
 import cassandra from "cassandra-driver";
 import { readFileSync } from "node:fs";
+import {
+  chunkRefs,
+  ChunkGone,
+  ChunkTable,
+  Compactor,
+  encodeWithin,
+  mergeOrdered,
+  type CompactionStats,
+  type IndexedLine,
+} from "./cassandra-chunks.ts";
 import { retentionOf, type CassandraStoreOptions, type ConsistencyName } from "./cassandra-options.ts";
+import { mergeChunks } from "./chunk-merge.ts";
+import { compareLines, cutChunks, INGEST_LEVEL, windowOf, WINDOW_NS, type ChunkSource } from "./chunk.ts";
 import { contentKey, CountMerger, kindOf, MinuteTally, utf8Length } from "./counts.ts";
 import { log } from "../log.ts";
 import { NS_PER_SECOND, nowNs } from "../time.ts";
-import {
-  compositeKey,
-  containerKey,
-  lineIds,
-  sameContainer,
-  sameContainerAndSource,
-  sequenceNumbers,
-  sourceKey,
-} from "./lines.ts";
+import { compositeKey, containerKey, lineIds, sameContainer, sameContainerAndSource, sequenceNumbers } from "./lines.ts";
 import {
   cutPages,
   listingStartNs,
@@ -86,18 +100,24 @@ function unstorableNamespace(e: LogEntry): string | undefined {
 const STREAM_FIRST_BASE = 1n << 60n;
 const NS_PER_DAY = 86_400_000_000_000n;
 
-/** Width of a data partition's time window. At 2,000 lines/s: 60,000 rows. */
+/** Width of a partition of log_lines (from before chunks): 30 seconds. */
 export const BUCKET_SECONDS = 30;
 const BUCKET_NS = BigInt(BUCKET_SECONDS) * NS_PER_SECOND;
 const DAY_SECONDS = 86_400;
-/** Upper bounds of one unlogged single-partition batch: rows and bytes of text. */
+/** Upper bound of one unlogged single-partition batch of count rows. */
 const BATCH_ROWS = 50;
-const BATCH_BYTES = 1024 * 1024;
 const INDEX_CACHE_LIMIT = 100_000;
-/** Partitions a limited read may read ahead at most (when they hold a line or two each). */
+/** Partitions of log_lines a limited read may read ahead at most (when they hold a line or two each). */
 const MAX_LIMITED_READ_AHEAD = 16;
 /** Ranges of fewer buckets than this are read without consulting the index (4 minutes). */
 const DIRECT_BUCKETS = 8n;
+/** Ranges over at most this many windows are read without consulting the index (10 to 15 minutes). */
+const DIRECT_WINDOWS = 3n;
+/** Times a read starts again from its last row when chunks it listed were compacted away meanwhile. */
+const MAX_READ_RESTARTS = 8;
+/** Compaction defaults: a window is merged this long after its last write, or at this many chunks. */
+const COMPACT_AFTER_MS = 5_000;
+const COMPACT_CHUNKS = 64;
 
 /** Errors that mean "not now": the client should retry (503), never give up (400). */
 const TRANSIENT_CODES = new Set<number>([
@@ -152,10 +172,10 @@ export function isSchemaMissing(error: unknown): boolean {
 }
 
 interface Statements {
-  insert: string;
-  insertWithTtl: string;
-  insertBucket: string;
-  insertBucketWithTtl: string;
+  insertWindow: string;
+  insertWindowWithTtl: string;
+  selectWindows: string;
+  selectWindowsDesc: string;
   insertDay: string;
   insertDayWithTtl: string;
   insertSource: string;
@@ -201,25 +221,59 @@ export class CassandraStore implements LogStore {
   private schemaRepairAt = 0;
   /** One cheap read per table, for the health probe. */
   private readonly probes: string[];
+  private readonly chunks: ChunkTable;
+  private readonly compactor: Compactor;
 
   private constructor(
     private readonly client: cassandra.Client,
     private readonly options: CassandraStoreOptions,
+    /**
+     * Whether log_lines held a row when the store connected (a keyspace from before chunks):
+     * reads then merge its rows with those of chunks, until a restart finds it empty.
+     */
+    private readonly legacy: boolean,
   ) {
     this.consistency = types.consistencies[toConsistencyKey(options.consistency)];
     this.writeOptions = { prepare: true, consistency: this.consistency, isIdempotent: true };
     this.writes = new Semaphore(options.writeConcurrency);
     this.retention = retentionOf(options);
+    this.chunks = new ChunkTable(
+      {
+        read: (query, params, opts) => this.reads.run(() => this.execute(query, params, opts)),
+        write: (query, params) => this.writes.run(() => this.client.execute(query, params, this.writeOptions)),
+        batch: (statements) => this.writes.run(() => this.client.batch(statements, { ...this.writeOptions, logged: false })),
+      },
+      options.keyspace,
+    );
+    const statedTtl = this.retention.expires;
+    this.compactor = new Compactor(this.chunks, {
+      afterMs: options.compactAfterMs ?? COMPACT_AFTER_MS,
+      chunks: options.compactChunks ?? COMPACT_CHUNKS,
+      maxBytes: options.maxRequestBytes ?? MAX_REQUEST_BYTES,
+      // As at ingest: from the chunk's last line, stated whenever some namespace may expire.
+      ttlOf: (lastNs, seconds) => (statedTtl ? (seconds > 0 ? ttlFor(lastNs, nowNs(), seconds) : 0) : undefined),
+      onError: (error, window) => {
+        if (isSchemaMissing(error)) this.repairSchema(error);
+        this.options.observer?.error("compaction", error);
+        // The store's read errors come wrapped (execute); writes' as the driver threw them; what
+        // is not Cassandra's (a window that would take too much memory) will not pass.
+        const transient = error instanceof StoreUnavailableError || (error instanceof errors.DriverError && isTransient(error));
+        // An outage fails every due window's compaction: that is no news at warn level.
+        (transient ? log.debug : log.warn)("cassandra compaction failed", {
+          window: String(window),
+          error: (error as Error).message,
+        });
+        return transient;
+      },
+    });
     const ks = options.keyspace;
-    const columns = "namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, source, metadata";
-    const values = "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
     const countColumns = "namespace, pod_name, container_name, day, minute, stream, level, batch_key, lines, bytes";
     const sourceColumns = "namespace, pod_name, container_name, source, pod_id, docker_id, host, labels";
     this.statements = {
-      insert: `INSERT INTO ${ks}.log_lines (${columns}) VALUES (${values})`,
-      insertWithTtl: `INSERT INTO ${ks}.log_lines (${columns}) VALUES (${values}) USING TTL ?`,
-      insertBucket: `INSERT INTO ${ks}.log_buckets (namespace, pod_name, container_name, day, bucket) VALUES (?, ?, ?, ?, ?)`,
-      insertBucketWithTtl: `INSERT INTO ${ks}.log_buckets (namespace, pod_name, container_name, day, bucket) VALUES (?, ?, ?, ?, ?) USING TTL ?`,
+      insertWindow: `INSERT INTO ${ks}.log_windows (namespace, pod_name, container_name, day, window) VALUES (?, ?, ?, ?, ?)`,
+      insertWindowWithTtl: `INSERT INTO ${ks}.log_windows (namespace, pod_name, container_name, day, window) VALUES (?, ?, ?, ?, ?) USING TTL ?`,
+      selectWindows: `SELECT window FROM ${ks}.log_windows WHERE namespace = ? AND pod_name = ? AND container_name = ? AND day = ? AND window >= ? AND window <= ?`,
+      selectWindowsDesc: "",
       insertSource: `INSERT INTO ${ks}.log_sources (${sourceColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       insertSourceWithTtl: `INSERT INTO ${ks}.log_sources (${sourceColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
       insertDay: `INSERT INTO ${ks}.log_days (namespace, pod_name, container_name, day) VALUES (?, ?, ?, ?)`,
@@ -247,6 +301,8 @@ export class CassandraStore implements LogStore {
     };
     // An empty partition of each table: reading it costs a lookup, and fails when the table is gone.
     this.probes = [
+      `SELECT first_ts FROM ${ks}.log_chunks WHERE namespace = '' AND pod_name = '' AND container_name = '' AND window = 0 LIMIT 1`,
+      `SELECT window FROM ${ks}.log_windows WHERE namespace = '' AND pod_name = '' AND container_name = '' AND day = 0 LIMIT 1`,
       `SELECT ts FROM ${ks}.log_lines WHERE namespace = '' AND pod_name = '' AND container_name = '' AND bucket = 0 LIMIT 1`,
       `SELECT source FROM ${ks}.log_sources WHERE namespace = '' AND pod_name = '' AND container_name = '' LIMIT 1`,
       `SELECT bucket FROM ${ks}.log_buckets WHERE namespace = '' AND pod_name = '' AND container_name = '' AND day = 0 LIMIT 1`,
@@ -258,6 +314,7 @@ export class CassandraStore implements LogStore {
     const st = this.statements;
     st.selectDaysDesc = `${st.selectDays} ORDER BY day DESC`;
     st.selectBucketsDesc = `${st.selectBuckets} ORDER BY bucket DESC`;
+    st.selectWindowsDesc = `${st.selectWindows} ORDER BY window DESC`;
     st.selectLinesDesc = `${st.selectLines} ORDER BY ts DESC, id DESC`;
     st.selectLinesWithSourceDesc = `${st.selectLinesWithSource} ORDER BY ts DESC, id DESC`;
   }
@@ -279,17 +336,19 @@ export class CassandraStore implements LogStore {
       queryOptions: { consistency: types.consistencies[toConsistencyKey(options.consistency)], prepare: true },
       refreshSchemaDelay: options.refreshSchemaDelay ?? 1000,
     });
+    let legacy: boolean;
     try {
       await client.connect();
       await createSchema(client, options);
+      legacy = await holdsLegacyLines(client, options);
     } catch (error) {
       await client.shutdown().catch(() => {});
       throw new StoreUnavailableError(`cannot use Cassandra at ${options.nodes.join(",")}: ${(error as Error).message}`, 5, {
         cause: error,
       });
     }
-    log.info("cassandra store ready", { nodes: options.nodes, keyspace: options.keyspace });
-    return new CassandraStore(client, options);
+    log.info("cassandra store ready", { nodes: options.nodes, keyspace: options.keyspace, legacyLines: legacy });
+    return new CassandraStore(client, options, legacy);
   }
 
   async write(entries: LogEntry[]): Promise<WriteResult> {
@@ -318,9 +377,11 @@ export class CassandraStore implements LogStore {
   }
 
   /**
-   * Writes a batch: index rows first, then the lines, in unlogged single-partition batches.
-   * Resolves with the entries Cassandra refused for good (each tried alone first, so that one
-   * bad line never costs its neighbours); rejects with the first failure that may pass.
+   * Writes a batch: index rows first, then per container and window of the batch its lines as a
+   * chunk (cut further when large: cutChunks), one insert each, beside the per-minute counts.
+   * Resolves with the entries Cassandra refused for good (a chunk refused is halved until the
+   * lines refused alone are known, so that one bad line never costs its neighbours); rejects with
+   * the first failure that may pass.
    */
   private async writeBatch(entries: LogEntry[]): Promise<StoreRejection[]> {
     const ids = lineIds(entries);
@@ -333,7 +394,6 @@ export class CassandraStore implements LogStore {
     const statedTtl = policy.expires;
     const nowTimeNs = nowNs();
     const s = this.statements;
-    const partitions = new Map<string, Partition>();
     /** Index rows to write, with the entries that need them (lists filled as entries are seen). */
     const index = new Map<string, { query: string; params: unknown[]; at: number[][] }>();
     const now = Date.now();
@@ -349,41 +409,49 @@ export class CassandraStore implements LogStore {
     // Per-minute counts of the lines sent (see countWrites), and each counted container's names.
     const tally = new MinuteTally();
     const counted = new Map<string, { names: string[]; seconds: number }>();
+    /** Each container's lines, as chunks take them. */
+    const containers = new Map<string, ContainerLines>();
     let last: SourceRun | undefined;
-    let lastPartition: { bucket: bigint; run: SourceRun; p: Partition } | undefined;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      const bucket = bucketOf(e.timeNs);
       if (last === undefined || !sameContainerAndSource(last.e, e)) {
-        const container = last !== undefined && sameContainer(last.e, e) ? last.container : containerKey(e);
-        const key = sourceKey(e);
+        const previous = last !== undefined && sameContainer(last.e, e) ? last : undefined;
+        const container = previous?.container ?? containerKey(e);
+        // sourceKey(e), with the labels' JSON made once for the chunks as well.
+        const labels = JSON.stringify(e.labels);
+        const key = compositeKey(e.podId, e.dockerId, e.host, labels);
         const id = BigInt.asIntN(64, Bun.hash.wyhash(key));
-        // The run's namespace decides the TTL of its lines; its index rows outlive the
-        // longest-lived line they point to by a day.
-        const seconds = last !== undefined && sameContainer(last.e, e) ? last.seconds : policy.secondsFor(e.tenant, e.namespace);
-        const indexTtl = statedTtl ? [indexTtlFor(seconds)] : [];
+        let lines = previous?.lines ?? containers.get(container);
+        if (lines === undefined) {
+          // The namespace decides the TTL of the container's chunks; its index rows outlive the
+          // longest-lived chunk they point to by a day.
+          const seconds = policy.secondsFor(e.tenant, e.namespace);
+          lines = {
+            names: [storedNamespace(e), e.pod, e.container],
+            seconds,
+            indexTtl: statedTtl ? [indexTtlFor(seconds)] : [],
+            lines: [],
+          };
+          containers.set(container, lines);
+          counted.set(container, { names: lines.names, seconds });
+        }
         last = {
           e,
-          source: int64(id),
           container,
+          lines,
+          source: { podId: e.podId, dockerId: e.dockerId, host: e.host, labels },
           at: [],
           tooLarge: tooLargeFor(key, maxBytes, "metadata (labels)"),
-          seconds,
-          indexTtl,
         };
-        if (!counted.has(container)) counted.set(container, { names: [storedNamespace(e), e.pod, e.container], seconds });
+        // The sources of chunks are in the chunks; log_sources still lists them, as before.
         if (last.tooLarge === undefined)
-          need(compositeKey(container, `s${id}`), seconds > 0, last.at, statedTtl ? s.insertSourceWithTtl : s.insertSource, [
-            storedNamespace(e),
-            e.pod,
-            e.container,
-            id,
-            e.podId,
-            e.dockerId,
-            e.host,
-            e.labels,
-            ...indexTtl,
-          ]);
+          need(
+            compositeKey(container, `s${id}`),
+            lines.seconds > 0,
+            last.at,
+            statedTtl ? s.insertSourceWithTtl : s.insertSource,
+            [...lines.names, id, e.podId, e.dockerId, e.host, e.labels, ...lines.indexTtl],
+          );
       }
       // What Cassandra cannot take in one request is never sent: an oversized frame is refused,
       // and can cost the requests that share its connection (seen here: their reads time out).
@@ -408,127 +476,125 @@ export class CassandraStore implements LogStore {
       }
       counts.lastId = ids[i]!;
       counts.lastNs = e.timeNs;
-      // Consecutive lines of a container mostly share their partition.
-      let p = lastPartition?.bucket === bucket && lastPartition.run === last ? lastPartition.p : undefined;
-      const pk = p ? "" : compositeKey(last.container, String(bucket));
-      p ??= partitions.get(pk);
-      if (p === undefined) {
-        // Values shared by every row of the partition are encoded once (the driver passes
-        // Buffers through): most of a row's encoding cost otherwise.
-        const day = dayOf(bucket);
-        p = {
-          rows: [],
-          bytes: [],
-          at: [],
-          key: [utf8(storedNamespace(e)), utf8(e.pod), utf8(e.container), int64(bucket)],
-          container: last.container,
+      last.lines.lines.push({
+        timeNs: e.timeNs,
+        seq: seqs[i]!,
+        id: ids[i]!,
+        stream: e.stream,
+        level,
+        source: last.source,
+        metadata: e.metadata !== undefined && hasKeys(e.metadata) ? JSON.stringify(e.metadata) : null,
+        log: e.log,
+        at: i,
+      });
+    }
+
+    // Each container's lines in order, cut into chunks of one window (and at most about a MiB
+    // of text) each: a resent batch cuts the same chunks, and writes the same rows again.
+    const pieces: Piece[] = [];
+    for (const [container, c] of containers) {
+      if (c.lines.length === 0) continue;
+      for (const lines of cutChunks(chunkOrder(c.lines)) as IndexedLine[][]) {
+        const window = windowOf(lines[0]!.timeNs);
+        const day = dayOfWindow(window);
+        // Sorted by (time, seq, id): the last line is the latest of the batch at the last time.
+        const latest = lines.at(-1)!;
+        const piece: Piece = {
+          container,
+          names: c.names,
+          window,
           day,
-          firstNs: e.timeNs,
-          lastNs: e.timeNs,
-          latest: i,
-          seconds: last.seconds,
+          lines,
+          at: lines.map((l) => l.at),
+          firstNs: lines[0]!.timeNs,
+          lastNs: latest.timeNs,
+          latest: latest.at,
+          seconds: c.seconds,
         };
-        partitions.set(pk, p);
-        const names = [storedNamespace(e), e.pod, e.container];
-        const expires = last.seconds > 0;
-        need(pk, expires, p.at, statedTtl ? s.insertBucketWithTtl : s.insertBucket, [...names, day, bucket, ...last.indexTtl]);
-        need(compositeKey(last.container, `d${day}`), expires, p.at, statedTtl ? s.insertDayWithTtl : s.insertDay, [
-          ...names,
+        pieces.push(piece);
+        const expires = c.seconds > 0;
+        need(compositeKey(container, `w${window}`), expires, piece.at, statedTtl ? s.insertWindowWithTtl : s.insertWindow, [
+          ...c.names,
           day,
-          ...last.indexTtl,
+          window,
+          ...c.indexTtl,
+        ]);
+        need(compositeKey(container, `d${day}`), expires, piece.at, statedTtl ? s.insertDayWithTtl : s.insertDay, [
+          ...c.names,
+          day,
+          ...c.indexTtl,
         ]);
       }
-      const row: unknown[] = [
-        p.key[0],
-        p.key[1],
-        p.key[2],
-        p.key[3],
-        e.timeNs,
-        ids[i],
-        int64(BigInt(seqs[i]!)),
-        e.stream === "stdout" ? STDOUT : e.stream === "stderr" ? STDERR : e.stream,
-        e.log,
-        last.source,
-        e.metadata !== undefined && hasKeys(e.metadata) ? JSON.stringify(e.metadata) : undefined,
-      ];
-      if (statedTtl) row.push(last.seconds > 0 ? ttlFor(e.timeNs, nowTimeNs, last.seconds) : 0);
-      p.rows.push(row);
-      p.bytes.push(e.log.length);
-      p.at.push(i);
-      if (e.timeNs < p.firstNs) p.firstNs = e.timeNs;
-      if (e.timeNs >= p.lastNs) {
-        p.lastNs = e.timeNs;
-        p.latest = i;
-      }
-      lastPartition = { bucket, run: last, p };
     }
 
     const refuse = (at: number[][], error: unknown) => {
       const detail = `Cassandra refused the line: ${(error as Error).message}`;
       for (const list of at) for (const i of list) if (!rejected.has(i)) rejected.set(i, detail);
     };
-    // Index first: a bucket listed without lines costs one empty read, lines without their
-    // bucket listed would be invisible. An index row refused for good refuses its lines.
-    const indexResults = await Promise.allSettled([
-      ...[...index.entries()].map(async ([key, { query, params, at }]) => {
-        try {
-          await this.writes.run(() => this.client.execute(query, params, this.writeOptions));
-          this.rememberIndex(key);
-        } catch (error) {
-          if (isTransient(error)) throw error;
-          refuse(at, error);
-        }
-      }),
-      ...this.streamIndexWrites(entries, partitions).map(async ({ query, params, at, done }) => {
-        try {
-          await this.writes.run(() => this.client.execute(query, params, this.writeOptions));
-          done();
-        } catch (error) {
-          if (isTransient(error)) throw error;
-          refuse(at, error);
-        }
-      }),
-    ]);
-    const indexFailure = indexResults.find((r) => r.status === "rejected");
-    if (indexFailure) throw (indexFailure as PromiseRejectedResult).reason;
-
-    const insert = statedTtl ? this.statements.insertWithTtl : this.statements.insert;
-    const batches: Promise<unknown>[] = [];
-    for (const p of partitions.values()) {
-      let start = 0;
-      while (start < p.rows.length) {
-        let end = start;
-        let bytes = 0;
-        while (end < p.rows.length && end - start < BATCH_ROWS && (end === start || bytes + p.bytes[end]! <= BATCH_BYTES)) {
-          bytes += p.bytes[end]!;
-          end++;
-        }
-        const rows: number[] = [];
-        for (let k = start; k < end; k++) if (!rejected.has(p.at[k]!)) rows.push(k);
-        if (rows.length > 0) batches.push(this.writeRows(insert, p, rows, refuse));
-        start = end;
-      }
+    // The index that finds chunks first (windows, days, and the sources): a window listed without
+    // chunks costs one empty read, chunks without their window listed would be invisible. Its rows
+    // are written once per container and window (remembered), so that most batches skip this
+    // round trip. An index row refused for good refuses its lines.
+    if (index.size > 0) {
+      const indexResults = await Promise.allSettled(
+        [...index.entries()].map(async ([key, { query, params, at }]) => {
+          try {
+            await this.writes.run(() => this.client.execute(query, params, this.writeOptions));
+            this.rememberIndex(key);
+          } catch (error) {
+            if (isTransient(error)) throw error;
+            refuse(at, error);
+          }
+        }),
+      );
+      const indexFailure = indexResults.find((r) => r.status === "rejected");
+      if (indexFailure) throw (indexFailure as PromiseRejectedResult).reason;
     }
-    for (const [query, rows] of this.countWrites(tally, counted, statedTtl, nowTimeNs)) {
+
+    // Then everything else at once: the chunks, and the counts with the stream index (which
+    // lists streams for streams(), not lines; moved by most batches, it would otherwise cost each
+    // batch a round trip more). A request is answered only once all of it is written: one that
+    // fails is sent again whole.
+    const batches: Promise<unknown>[] = [];
+    // When these lines were stored: of two copies of a line (a resend cut differently), the one
+    // born first is what reads give (see cassandra-chunks.ts).
+    const born = BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
+    const write = { maxBytes, statedTtl, nowTimeNs, born, refuse, rejected };
+    for (const p of pieces) {
+      const lines = rejected.size === 0 ? p.lines : p.lines.filter((l) => !rejected.has(l.at));
+      if (lines.length > 0) batches.push(this.writeChunks(p, lines, write));
+    }
+    // The count rows in single-partition batches, and each stream index row alone, all at once.
+    // (Not one batch of both: measured with the commit log synced in groups, a batch over several
+    // partitions is answered much later than its rows sent apart at once.)
+    const small: Statement[][] = [];
+    for (const rows of this.countWrites(tally, counted, statedTtl, nowTimeNs).values()) {
+      for (let k = 0; k < rows.length; k += BATCH_ROWS) small.push(rows.slice(k, k + BATCH_ROWS));
+    }
+    for (const w of this.streamIndexWrites(entries, pieces)) small.push([w]);
+    for (const part of small) {
       batches.push(
         this.writes
           .run(() =>
-            rows.length === 1
-              ? this.client.execute(query, rows[0]!, this.writeOptions)
-              : this.client.batch(
-                  rows.map((params) => ({ query, params })),
-                  { ...this.writeOptions, logged: false },
-                ),
+            part.length === 1
+              ? this.client.execute(part[0]!.query, part[0]!.params, this.writeOptions)
+              : this.client.batch(part, { ...this.writeOptions, logged: false }),
           )
-          .catch((error) => {
-            if (isTransient(error)) throw error;
-            // Counts Cassandra refuses for good never cost the lines: they are logged and counted.
-            log.error("cassandra refused per-minute counts", { error: (error as Error).message });
-            this.options.observer?.error("write", error);
-          }),
+          .then(
+            () => {
+              for (const w of part) w.done?.();
+            },
+            (error: unknown) => {
+              if (isTransient(error)) throw error;
+              // Counts and stream index rows Cassandra refuses for good never cost the lines
+              // (stored meanwhile): they are logged and counted.
+              log.error("cassandra refused per-minute counts or stream index rows", { error: (error as Error).message });
+              this.options.observer?.error("write", error);
+            },
+          ),
       );
     }
-    // Settle every batch before answering, so that a failure is reported only once nothing of
+    // Settle every write before answering, so that a failure is reported only once nothing of
     // this request is still being written.
     const results = await Promise.allSettled(batches);
     const failed = results.find((r) => r.status === "rejected");
@@ -537,19 +603,52 @@ export class CassandraStore implements LogStore {
   }
 
   /**
-   * The count rows of a batch, per partition (container and day) in unlogged batches of at most
-   * BATCH_ROWS: one row per (container, minute, stream, level) the batch has lines of, keyed by
-   * what those lines are (contentKey), so that a byte-identical resend writes the same rows with
-   * the same values, and adds nothing to what reads sum.
+   * Lines of one piece as chunks, each one insert: halved until each fits in a request (a line
+   * that cannot fit alone, with its metadata, is rejected), and halved again when Cassandra
+   * refuses one for good, down to the lines it refuses alone.
+   */
+  private async writeChunks(p: Piece, lines: IndexedLine[], w: ChunkWrite): Promise<void> {
+    const { chunks, tooLarge } = encodeWithin(lines, INGEST_LEVEL, w.maxBytes);
+    for (const { line, bytes } of tooLarge) {
+      w.rejected.set(
+        line.at,
+        `the line with its metadata is ${bytes} bytes compressed: larger than Cassandra takes in one request (${w.maxBytes} bytes; native_transport_max_frame_size)`,
+      );
+    }
+    await Promise.all(
+      chunks.map(async ({ chunk, lines: part }) => {
+        // The chunk lives as long as its last line may.
+        const ttl = w.statedTtl ? (p.seconds > 0 ? ttlFor(chunk.lastNs, w.nowTimeNs, p.seconds) : 0) : undefined;
+        const query = ttl === undefined ? this.chunks.insert : this.chunks.insertWithTtl;
+        try {
+          await this.writes.run(() =>
+            this.client.execute(query, this.chunks.insertParams(p.names, p.window, chunk, w.born, ttl), this.writeOptions),
+          );
+          this.compactor.written(p.names, p.window, p.seconds);
+        } catch (error) {
+          if (isTransient(error)) throw error;
+          if (part.length === 1) return w.refuse([[part[0]!.at]], error);
+          const half = part.length >>> 1;
+          await Promise.all([part.slice(0, half), part.slice(half)].map((lines) => this.writeChunks(p, lines, w)));
+        }
+      }),
+    );
+  }
+
+  /**
+   * The count rows of a batch, per partition (container and day): one row per (container,
+   * minute, stream, level) the batch has lines of, keyed by what those lines are (contentKey), so
+   * that a byte-identical resend writes the same rows with the same values, and adds nothing to
+   * what reads sum.
    */
   private countWrites(
     tally: MinuteTally,
     counted: Map<string, { names: string[]; seconds: number }>,
     statedTtl: boolean,
     nowTimeNs: bigint,
-  ): [string, unknown[][]][] {
+  ): Map<string, Statement[]> {
     const query = statedTtl ? this.statements.insertCountWithTtl : this.statements.insertCount;
-    const partitions = new Map<string, unknown[][]>();
+    const partitions = new Map<string, Statement[]>();
     for (const row of tally.rows) {
       const { names, seconds } = counted.get(row.group)!;
       const day = Number(row.minuteNs / NS_PER_DAY);
@@ -568,39 +667,32 @@ export class CassandraStore implements LogStore {
       const key = compositeKey(row.group, String(day));
       let rows = partitions.get(key);
       if (rows === undefined) partitions.set(key, (rows = []));
-      rows.push(params);
+      rows.push({ query, params });
     }
-    const out: [string, unknown[][]][] = [];
-    for (const rows of partitions.values()) {
-      for (let k = 0; k < rows.length; k += BATCH_ROWS) out.push([query, rows.slice(k, k + BATCH_ROWS)]);
-    }
-    return out;
+    return partitions;
   }
 
   /**
    * The stream index rows a batch moves: per container and day, the last time (with the labels
-   * and host of the latest line) when later than known, the first time when earlier.
+   * and host of the latest line) when later than known, the first time when earlier; and the day
+   * of the tenant when not known.
    */
-  private streamIndexWrites(
-    entries: LogEntry[],
-    partitions: Map<string, Partition>,
-  ): { query: string; params: unknown[]; at: number[][]; done: () => void }[] {
-    const days = new Map<string, { p: Partition; firstNs: bigint; lastNs: bigint; latest: number; at: number[][] }>();
-    for (const p of partitions.values()) {
+  private streamIndexWrites(entries: LogEntry[], pieces: Piece[]): Statement[] {
+    const days = new Map<string, { p: Piece; firstNs: bigint; lastNs: bigint; latest: number }>();
+    for (const p of pieces) {
       const key = compositeKey(p.container, String(p.day));
       const d = days.get(key);
       if (d === undefined) {
-        days.set(key, { p, firstNs: p.firstNs, lastNs: p.lastNs, latest: p.latest, at: [p.at] });
+        days.set(key, { p, firstNs: p.firstNs, lastNs: p.lastNs, latest: p.latest });
         continue;
       }
-      d.at.push(p.at);
       if (p.firstNs < d.firstNs) d.firstNs = p.firstNs;
       if (p.lastNs >= d.lastNs) {
         d.lastNs = p.lastNs;
         d.latest = p.latest;
       }
     }
-    const writes: { query: string; params: unknown[]; at: number[][]; done: () => void }[] = [];
+    const writes: Statement[] = [];
     const now = Date.now();
     for (const d of days.values()) {
       const tenant = entries[d.latest]!.tenant;
@@ -617,7 +709,6 @@ export class CassandraStore implements LogStore {
       writes.push({
         query: this.statements.insertStreamDay,
         params: [tenant, yearOf(d.p.day), d.p.day, ttl],
-        at: d.at,
         done: () => this.rememberIndex(dayKey),
       });
     }
@@ -631,7 +722,6 @@ export class CassandraStore implements LogStore {
         writes.push({
           query: this.statements.updateStreamLast,
           params: [ttl, d.lastNs / 1000n, d.lastNs, e.labels, e.host, ...where],
-          at: d.at,
           done: () => this.rememberStream(key, { lastNs: d.lastNs }),
         });
       }
@@ -639,7 +729,6 @@ export class CassandraStore implements LogStore {
         writes.push({
           query: this.statements.updateStreamFirst,
           params: [ttl, STREAM_FIRST_BASE - d.firstNs / 1000n, d.firstNs, ...where],
-          at: d.at,
           done: () => this.rememberStream(key, { firstNs: d.firstNs }),
         });
       }
@@ -654,29 +743,6 @@ export class CassandraStore implements LogStore {
     if (times.firstNs !== undefined && times.firstNs < next.firstNs) next.firstNs = times.firstNs;
     if (times.lastNs !== undefined && times.lastNs > next.lastNs) next.lastNs = times.lastNs;
     this.knownStreams.set(key, next);
-  }
-
-  /** Rows of one partition in one request; when Cassandra refuses them for good, each alone. */
-  private async writeRows(
-    insert: string,
-    p: Partition,
-    rows: number[],
-    refuse: (at: number[][], error: unknown) => void,
-  ): Promise<void> {
-    try {
-      await this.writes.run(() =>
-        rows.length === 1
-          ? this.client.execute(insert, p.rows[rows[0]!]!, this.writeOptions)
-          : this.client.batch(
-              rows.map((k) => ({ query: insert, params: p.rows[k]! })),
-              { ...this.writeOptions, logged: false },
-            ),
-      );
-    } catch (error) {
-      if (isTransient(error)) throw error;
-      if (rows.length === 1) return refuse([[p.at[rows[0]!]!]], error);
-      await Promise.all(rows.map((k) => this.writeRows(insert, p, [k], refuse)));
-    }
   }
 
   private forgetIndex(): void {
@@ -741,9 +807,60 @@ export class CassandraStore implements LogStore {
     const range = withinRetention(asked, this.retention.cutoffNs(stream.tenant, stream.namespace, nowNs()));
     const { startNs, endNs } = remainingRange(range);
     if (endNs < startNs || endNs < 0n) return;
+    const pageBytes = this.options.pageBytes ?? DEFAULT_PAGE_BYTES;
+    if (!this.legacy) {
+      yield* this.readChunks(stream, range, pageBytes);
+      return;
+    }
+    // A keyspace from before chunks: the lines of log_lines and of chunks, merged, a line that
+    // both hold once (a batch resent after the upgrade): log_lines' copy, stored first. The
+    // cursor applies after the merge, as which copy of a line stays decides whether it was passed.
+    const whole: StreamRead = { ...range, startNs, endNs, after: undefined };
+    yield* mergeOrdered(
+      [this.readLines(stream, whole, pageBytes), this.readChunks(stream, whole, pageBytes)],
+      range.direction,
+      range.after,
+      pageBytes,
+      range.limitHint,
+    );
+  }
+
+  /**
+   * A stream's rows from its chunks (mergeChunks over the windows of the range). Chunks listed
+   * and compacted away before they are fetched are gone, but their lines are in chunks written
+   * before: the read lists again from the last row it gave.
+   */
+  private async *readChunks(s: StreamRef, range: StreamRead, pageBytes: number): AsyncGenerator<OrderedRow[]> {
+    const names = [storedNamespace(s), s.pod, s.container];
+    let current = range;
+    for (let restarts = 0; ; restarts++) {
+      const { startNs, endNs } = remainingRange(current);
+      const forward = current.direction === "forward";
+      const windows = this.windowsIn(names, startNs, endNs, forward);
+      const refs = chunkRefs(this.chunks, names, windows, startNs, endNs, forward, current.limitHint !== undefined);
+      try {
+        for await (const page of mergeChunks(refs, current, pageBytes)) {
+          if (page.length === 0) continue;
+          current = { ...current, after: page.at(-1)! };
+          yield page;
+        }
+        return;
+      } catch (error) {
+        if (!(error instanceof ChunkGone)) throw error;
+        if (restarts >= MAX_READ_RESTARTS) {
+          throw new StoreUnavailableError(`cassandra read: chunks kept moving under it: ${error.message}`, 1, { cause: error });
+        }
+      } finally {
+        await refs.return(undefined);
+      }
+    }
+  }
+
+  /** A stream's rows from log_lines (a keyspace from before chunks). */
+  private async *readLines(stream: StreamRef, range: StreamRead, pageBytes: number): AsyncGenerator<OrderedRow[]> {
+    const { startNs, endNs } = remainingRange(range);
     const forward = range.direction === "forward";
     const buckets = this.bucketsIn(stream, startNs, endNs, forward);
-    const pageBytes = this.options.pageBytes ?? DEFAULT_PAGE_BYTES;
     const readAheadBytes = this.options.readAheadBytes ?? 8 * pageBytes;
     const sizer = new PageSizer(pageBytes, range.limitHint);
     // Pod and container ids by source, read once per read from the container's log_sources.
@@ -871,7 +988,38 @@ export class CassandraStore implements LogStore {
   }
 
   /**
-   * The non-empty buckets that may hold lines of a range, in the direction, listed lazily: the
+   * The windows that may hold chunks of a range, in the direction, listed lazily: a short range's
+   * every window (reading a few partitions outright costs less than the index round trips that
+   * would name them); a longer one's from the index, the days that hold lines first, then each
+   * day's windows when its turn comes (the next day's listing read ahead).
+   */
+  private async *windowsIn(names: string[], startNs: bigint, endNs: bigint, forward: boolean): AsyncGenerator<bigint> {
+    const first = windowOf(startNs < 0n ? 0n : startNs);
+    const last = windowOf(endNs);
+    if ((last - first) / WINDOW_NS < DIRECT_WINDOWS) {
+      if (forward) for (let w = first; w <= last; w += WINDOW_NS) yield w;
+      else for (let w = last; w >= first; w -= WINDOW_NS) yield w;
+      return;
+    }
+    const st = this.statements;
+    const days = (
+      await this.readAll(forward ? st.selectDays : st.selectDaysDesc, [...names, dayOfWindow(first), dayOfWindow(last)])
+    ).map((r) => r.day as number);
+    const windowsOf = (day: number) => {
+      const listing = this.readAll(forward ? st.selectWindows : st.selectWindowsDesc, [...names, day, first, last]);
+      listing.catch(() => {}); // observed when its turn comes
+      return listing;
+    };
+    let next = days.length > 0 ? windowsOf(days[0]!) : undefined;
+    for (let i = 0; i < days.length; i++) {
+      const rows = await next!;
+      next = i + 1 < days.length ? windowsOf(days[i + 1]!) : undefined;
+      for (const r of rows) yield r.window as bigint;
+    }
+  }
+
+  /**
+   * The non-empty buckets of log_lines that may hold lines of a range, in the direction, listed lazily: the
    * days that hold lines first, then each day's buckets when its turn comes (the next day's
    * listing is read ahead), so that a read that stops early lists little.
    */
@@ -1042,45 +1190,120 @@ export class CassandraStore implements LogStore {
     }
   }
 
+  /**
+   * Merges the small chunks of every window this store wrote to since its last compaction, now
+   * (tests, bench); the background does the same once a window is quiet.
+   */
+  async compactNow(): Promise<void> {
+    if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
+    await this.compactor.compactNow();
+  }
+
+  /** Merges the small chunks of the window of one stream that holds timeNs, whoever wrote them (tests). */
+  async compactWindow(stream: StreamRef, timeNs: bigint): Promise<CompactionStats> {
+    if (this.closed) throw new StoreUnavailableError("cassandra store is closed");
+    const names = [storedNamespace(stream), stream.pod, stream.container];
+    return this.compactor.compactWindow(names, windowOf(timeNs), this.retention.secondsFor(stream.tenant, stream.namespace));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.inFlight]);
+    // A compaction under way stops before deleting anything (its outputs stay, harmless), or is
+    // waited for a bounded time; the client's shutdown fails what it still sends.
+    await this.compactor.close();
     await this.client.shutdown();
   }
 }
 
-/** A data partition's rows of one batch, with the entries they come from. */
-interface Partition {
-  rows: unknown[][];
-  /** Text length of each row, for batch sizes. */
-  bytes: number[];
-  /** Entry index of each row. */
-  at: number[];
-  /** The partition key, encoded once. */
-  key: Buffer[];
-  /** Its container (containerKey) and day, and its rows' first and last times and latest entry. */
+/** A statement of a batch, and what to note once it is written. */
+interface Statement {
+  query: string;
+  params: unknown[];
+  done?: () => void;
+}
+
+/** A container's lines of one batch, as chunks take them. */
+interface ContainerLines {
+  /** Stored namespace, pod and container: the partition key's names. */
+  names: string[];
+  /** The retention of its namespace, seconds (0: forever), and the TTL parameter of its index rows. */
+  seconds: number;
+  indexTtl: number[];
+  lines: IndexedLine[];
+}
+
+/** A chunk's worth of a batch: the lines of one container in one window, sorted. */
+interface Piece {
   container: string;
+  names: string[];
+  window: bigint;
   day: number;
+  lines: IndexedLine[];
+  /** Entry index of each line. */
+  at: number[];
   firstNs: bigint;
   lastNs: bigint;
+  /** The entry of the latest line (the stream index takes its labels and host). */
   latest: number;
-  /** The retention of its namespace, seconds (0: forever). */
   seconds: number;
+}
+
+/** What writing a batch's chunks shares. */
+interface ChunkWrite {
+  maxBytes: number;
+  statedTtl: boolean;
+  nowTimeNs: bigint;
+  /** When the batch was stored (µs): the chunks' born. */
+  born: bigint;
+  refuse: (at: number[][], error: unknown) => void;
+  rejected: Map<number, string>;
+}
+
+/**
+ * A container's lines of a batch in the order of a chunk, (time, seq, id), and unique by (time,
+ * id) as a chunk must be: two lines of a batch share both only by a collision of their 64-bit ids
+ * (the first is kept). Batches mostly come in order: then nothing is sorted.
+ */
+function chunkOrder(lines: IndexedLine[]): IndexedLine[] {
+  for (let i = 1; i < lines.length; i++) {
+    if (compareLines(lines[i - 1]!, lines[i]!) >= 0) {
+      lines.sort(compareLines);
+      break;
+    }
+  }
+  let out: IndexedLine[] | undefined;
+  for (let a = 0; a < lines.length;) {
+    let b = a + 1;
+    while (b < lines.length && lines[b]!.timeNs === lines[a]!.timeNs) b++;
+    if (b - a > 1) {
+      // A run of one time: its ids are distinct but for a collision.
+      const seen = new Set<bigint>();
+      for (let k = a; k < b; k++) {
+        const l = lines[k]!;
+        if (seen.has(l.id)) out ??= lines.slice(0, k);
+        else {
+          seen.add(l.id);
+          out?.push(l);
+        }
+      }
+    } else out?.push(lines[a]!);
+    a = b;
+  }
+  return out ?? lines;
 }
 
 /** A run of a batch's entries of one container and one source. */
 interface SourceRun {
   e: LogEntry;
-  source: Buffer;
   container: string;
+  lines: ContainerLines;
+  source: ChunkSource;
   /** Entries of the run: they need its source row. */
   at: number[];
   /** Why the run's source row cannot be written (too large), if so: its lines are rejected. */
   tooLarge?: string;
-  /** The retention of its namespace, seconds (0: forever), and the TTL parameter of its index rows. */
-  seconds: number;
-  indexTtl: number[];
 }
 
 /**
@@ -1122,20 +1345,6 @@ function parseMetadata(text: string): Record<string, string> {
   return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
 }
 
-const STDOUT = Buffer.from("stdout");
-const STDERR = Buffer.from("stderr");
-
-function utf8(s: string): Buffer {
-  return Buffer.from(s, "utf8");
-}
-
-/** A CQL bigint, encoded. */
-function int64(v: bigint): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigInt64BE(v);
-  return b;
-}
-
 /** Bucket start in epoch milliseconds, for the ns timestamp. */
 function bucketOf(timeNs: bigint): bigint {
   return ((timeNs / BUCKET_NS) * BUCKET_NS) / 1_000_000n;
@@ -1151,7 +1360,15 @@ function dayOf(bucketMs: bigint): number {
   return Number(bucketMs / 86_400_000n);
 }
 
-/** TTL of a line: what remains of the retention period since its own time (TWCS and TTL count from the write). */
+/** Days since the epoch of a window start (ns): the partition of log_windows that lists it. */
+function dayOfWindow(window: bigint): number {
+  return Number(window / NS_PER_DAY);
+}
+
+/**
+ * TTL of a line (of a chunk: its last line): what remains of the retention period since its own
+ * time (TWCS and TTL count from the write).
+ */
 function ttlFor(timeNs: bigint, nowNs: bigint, retention: number): number {
   const age = Number((nowNs - timeNs) / NS_PER_SECOND);
   return Math.max(1, Math.min(retention, retention - Math.max(0, age)));
@@ -1246,11 +1463,11 @@ function compactionOf(schema: RetentionSchema): string {
   return `{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': ${schema.windowHours}${unchecked}}`;
 }
 
-/** The tables whose rows expire with the lines: the lines and their per-minute counts. */
-const DATA_TABLES = ["log_lines", "log_counts"];
+/** The tables whose rows expire with the lines: the lines (chunks, and rows from before them) and their counts. */
+const DATA_TABLES = ["log_chunks", "log_lines", "log_counts"];
 
 /** The index tables: their rows point to lines and outlive them by a day. */
-const INDEX_TABLES = ["log_sources", "log_buckets", "log_days", "log_stream_days", "log_streams"];
+const INDEX_TABLES = ["log_sources", "log_windows", "log_buckets", "log_days", "log_stream_days", "log_streams"];
 
 export function schemaStatements(
   options: Pick<
@@ -1312,6 +1529,23 @@ export function schemaStatements(
       AND compaction = ${compactionOf(schema)}
       AND default_time_to_live = ${schema.linesTtl}
       AND gc_grace_seconds = ${schema.gcGraceSeconds}`,
+    // The lines, compressed: a chunk per container, 5-minute window and write (until compaction
+    // merges a window's small ones). window, first_ts, last_ts: epoch ns; chunk: a hash of the
+    // lines' times and ids (chunkKey); text_bytes: UTF-8 bytes of its lines' text; born: when its
+    // lines were first stored (µs): the copy of a line born first is the one read.
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_chunks (
+      namespace text, pod_name text, container_name text, window bigint,
+      first_ts bigint, chunk bigint, last_ts bigint, lines int, text_bytes int, born bigint, data blob,
+      PRIMARY KEY ((namespace, pod_name, container_name, window), first_ts, chunk)
+    ) WITH CLUSTERING ORDER BY (first_ts ASC, chunk ASC)
+      AND compaction = ${compactionOf(schema)}
+      AND default_time_to_live = ${schema.linesTtl}
+      AND gc_grace_seconds = ${schema.gcGraceSeconds}`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.log_windows (
+      namespace text, pod_name text, container_name text, day int, window bigint,
+      PRIMARY KEY ((namespace, pod_name, container_name, day), window)
+    ) WITH CLUSTERING ORDER BY (window ASC)
+      AND default_time_to_live = ${indexTtl}`,
   ];
 }
 
@@ -1324,8 +1558,18 @@ export function schemaStatements(
  */
 async function createSchema(client: cassandra.Client, options: CassandraStoreOptions, repair = false): Promise<void> {
   const ks = options.keyspace;
-  const [createKeyspace, createLines, createSources, createBuckets, createDays, createStreamDays, createStreams, createCounts] =
-    schemaStatements(options);
+  const [
+    createKeyspace,
+    createLines,
+    createSources,
+    createBuckets,
+    createDays,
+    createStreamDays,
+    createStreams,
+    createCounts,
+    createChunks,
+    createWindows,
+  ] = schemaStatements(options);
   if (repair) {
     // The node said the keyspace or a table does not exist: what system_schema lists may not be
     // what the node knows (a schema change replayed from the commit log lands in system_schema,
@@ -1361,6 +1605,9 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
   if (!existing.has("log_stream_days")) await client.execute(createStreamDays!);
   // Keyspaces from before the counts start counting from now on (their lines are not counted).
   if (!existing.has("log_counts")) await client.execute(createCounts!);
+  // Keyspaces from before chunks write chunks from now on, and read log_lines too while it holds rows.
+  if (!existing.has("log_chunks")) await client.execute(createChunks!);
+  if (!existing.has("log_windows")) await client.execute(createWindows!);
   if (!existing.has("log_streams")) {
     await client.execute(createStreams!);
     // A keyspace from before the stream index: build it from the day and bucket index, once.
@@ -1390,6 +1637,26 @@ async function createSchema(client: cassandra.Client, options: CassandraStoreOpt
     if (row && row.default_time_to_live !== schema.indexTtl) {
       await client.execute(`ALTER TABLE ${ks}.${table} WITH default_time_to_live = ${schema.indexTtl}`);
     }
+  }
+}
+
+/**
+ * Whether log_lines holds a row (a keyspace written before chunks): one row read, from wherever
+ * the table's first token range holds one. When it cannot be told, reads take it as holding some
+ * (they cost a little more, and miss nothing).
+ */
+async function holdsLegacyLines(client: cassandra.Client, options: CassandraStoreOptions): Promise<boolean> {
+  try {
+    const rs = await client.execute(`SELECT ts FROM ${options.keyspace}.log_lines LIMIT 1`, [], {
+      prepare: true,
+      consistency: types.consistencies[toConsistencyKey(options.consistency)],
+    });
+    return rs.rows.length > 0;
+  } catch (error) {
+    log.warn("cassandra: could not tell whether log_lines holds lines; reads merge them", {
+      error: (error as Error).message,
+    });
+    return true;
   }
 }
 

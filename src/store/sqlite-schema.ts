@@ -2,6 +2,7 @@
 // by the store (reads) and its writer thread (writes).
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
+import { COMPACT_LEVEL, cutChunks, encodeChunk, windowOf, type ChunkLine, type ChunkSource } from "./chunk.ts";
 import type { RetentionRule } from "./retention.ts";
 
 export type EmbeddedSync = "full" | "normal";
@@ -23,17 +24,18 @@ CREATE TABLE IF NOT EXISTS sources (
   labels TEXT NOT NULL,
   UNIQUE (pod_id, docker_id, host, labels)
 );
-CREATE TABLE IF NOT EXISTS lines (
+CREATE TABLE IF NOT EXISTS chunks (
+  id INTEGER PRIMARY KEY,
   container_id INTEGER NOT NULL,
-  ts INTEGER NOT NULL,
-  id INTEGER NOT NULL,
-  stream TEXT NOT NULL,
-  log TEXT NOT NULL,
-  source_id INTEGER NOT NULL,
-  seq INTEGER NOT NULL DEFAULT 0,
-  metadata TEXT
+  win INTEGER NOT NULL,
+  first_ts INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL,
+  lines INTEGER NOT NULL,
+  text_bytes INTEGER NOT NULL,
+  chunk_key INTEGER NOT NULL,
+  data BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS lines_by_time ON lines (container_id, ts, id);
+CREATE INDEX IF NOT EXISTS chunks_by_window ON chunks (container_id, win, first_ts);
 CREATE TABLE IF NOT EXISTS streams (
   container_id INTEGER NOT NULL,
   day INTEGER NOT NULL,
@@ -58,21 +60,20 @@ export const NS_PER_DAY = 86_400_000_000_000n;
 const NS_PER_MINUTE = 60_000_000_000n;
 
 /**
- * One page of a container's lines after a cursor (?2 ts, ?4 seq, ?5 id) up to a bound (?3), in
- * the direction: (ts, seq, id) ascending or descending. The index gives time order; SQLite sorts
- * only the rows of equal time. `contains`: that many `instr(log, ?) > 0` terms (?7...).
+ * A page of the chunks of a container (?1) that may hold lines of a range (?4 start, ?5 end), in
+ * windows ?2 to ?3, after a place in the listing (?6 window, ?7 first time, ?8 id; the first page
+ * starts before everything): forward by window and first time; backward by window, newest first
+ * (the reader orders a window's chunks by last time). At most ?9 rows.
  */
-export function selectPageSql(direction: "forward" | "backward", contains: number, withSource = false): string {
-  const [cmp, range, order] =
-    direction === "forward" ? [">", "ts >= ?2 AND ts <= ?3", "ASC"] : ["<", "ts <= ?2 AND ts >= ?3", "DESC"];
-  const filters = Array.from({ length: contains }, (_, i) => ` AND instr(log, ?${7 + i}) > 0`).join("");
-  return `SELECT ts, seq, id, stream, log${withSource ? ", source_id, metadata" : ""} FROM lines
-  WHERE container_id = ?1 AND ${range} AND (ts ${cmp} ?2 OR seq ${cmp} ?4 OR (seq = ?4 AND id ${cmp} ?5))${filters}
-  ORDER BY ts ${order}, seq ${order}, id ${order} LIMIT ?6`;
+export function selectChunksSql(direction: "forward" | "backward"): string {
+  const [cmp, order] = direction === "forward" ? [">", "ASC"] : ["<", "DESC"];
+  return `SELECT id, win, first_ts, last_ts FROM chunks
+  WHERE container_id = ?1 AND win >= ?2 AND win <= ?3 AND last_ts >= ?4 AND first_ts <= ?5
+    AND (win ${cmp} ?6 OR (win = ?6 AND (first_ts ${cmp} ?7 OR (first_ts = ?7 AND id ${cmp} ?8))))
+  ORDER BY win ${order}, first_ts ${order}, id ${order} LIMIT ?9`;
 }
 
-/** The forward page without filters: what /query reads most. */
-export const SELECT_PAGE = selectPageSql("forward", 0);
+export const SELECT_CHUNK_DATA = "SELECT data FROM chunks WHERE id = ?";
 
 /**
  * A tenant's (?5) streams with lines in a range (?3 start, ?4 end), from the per-day index (?1,
@@ -125,6 +126,10 @@ export function databasePath(dataDir: string): string {
 export function openDatabase(path: string, options: { readonly?: boolean; sync?: EmbeddedSync } = {}): Database {
   const db = new Database(path, options.readonly ? { readonly: true, strict: true } : { create: true, strict: true });
   if (!options.readonly) {
+    // Compaction frees the pages of the chunks it merges: with incremental auto-vacuum the writer
+    // gives them back to the file system (it takes effect on a new database only; an older one
+    // reuses its free pages for new chunks).
+    db.run("PRAGMA auto_vacuum = INCREMENTAL");
     db.run("PRAGMA journal_mode = WAL");
     db.run(`PRAGMA synchronous = ${options.sync === "normal" ? "NORMAL" : "FULL"}`);
   }
@@ -134,8 +139,11 @@ export function openDatabase(path: string, options: { readonly?: boolean; sync?:
   return db;
 }
 
-/** Creates what is missing, and adds what older databases lack. */
-export function migrate(db: Database): void {
+/**
+ * Creates what is missing, and adds what older databases lack; moves the lines of a database from
+ * before chunks into chunks (migrateLines), telling `progress` how many so far.
+ */
+export function migrate(db: Database, progress?: (lines: number) => void): void {
   const hadTable = (name: string) => db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== null;
   const hadLines = hadTable("lines");
   const hadStreams = hadTable("streams");
@@ -150,7 +158,7 @@ export function migrate(db: Database): void {
   }
   db.exec(SCHEMA);
   // A database from before the stream index: build it from the lines, once.
-  if (!hadStreams) {
+  if (hadLines && !hadStreams) {
     db.run(
       `INSERT OR IGNORE INTO streams (container_id, day, first_ts, last_ts, source_id)
        SELECT container_id, ts / ${NS_PER_DAY}, min(ts), max(ts), source_id FROM lines GROUP BY container_id, ts / ${NS_PER_DAY}`,
@@ -166,6 +174,105 @@ export function migrate(db: Database): void {
        FROM lines GROUP BY container_id, m, stream`,
     );
   }
+  migrateLines(db, progress);
+}
+
+/** Lines converted per transaction: bounds the memory and the time a migration holds the writer. */
+const MIGRATE_LINES = 50_000;
+
+/**
+ * A database from before chunks keeps its lines in a table of one row per line: they are moved
+ * into chunks when the store opens, a container at a time, in transactions of at most
+ * MIGRATE_LINES lines that write the chunks and delete the rows they hold (a crash leaves every
+ * line either still a row or in a chunk; the next open goes on). The table is dropped once empty.
+ * The counts and the stream index stay as they are (they do not depend on how lines are kept).
+ * Returns the lines moved.
+ */
+export function migrateLines(db: Database, log?: (lines: number) => void): number {
+  const has = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lines'").get() !== null;
+  if (!has) return 0;
+  const containers = db.query("SELECT DISTINCT container_id FROM lines").values() as [number][];
+  const offsetTs = db.query("SELECT ts FROM lines WHERE container_id = ? ORDER BY ts LIMIT 1 OFFSET ?").safeIntegers(true);
+  const select = (upTo: "<" | "<=" | "all") =>
+    db
+      .query(
+        `SELECT l.ts, l.seq, l.id, l.stream, l.log, l.metadata, s.pod_id, s.docker_id, s.host, s.labels
+         FROM lines l JOIN sources s ON s.id = l.source_id
+         WHERE l.container_id = ?1${upTo === "all" ? "" : ` AND l.ts ${upTo} ?2`} ORDER BY l.ts, l.seq, l.id`,
+      )
+      .safeIntegers(true);
+  const selectBefore = select("<");
+  const selectUpTo = select("<=");
+  const selectAll = select("all");
+  const deleteBefore = db.query("DELETE FROM lines WHERE container_id = ?1 AND ts < ?2");
+  const deleteUpTo = db.query("DELETE FROM lines WHERE container_id = ?1 AND ts <= ?2");
+  const deleteAll = db.query("DELETE FROM lines WHERE container_id = ?1");
+  const insert = db.query(
+    "INSERT INTO chunks (container_id, win, first_ts, last_ts, lines, text_bytes, chunk_key, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  );
+  let moved = 0;
+  const sources = new Map<string, ChunkSource>();
+  for (const [cid] of containers) {
+    for (;;) {
+      const moveSlice = db.transaction(() => {
+        // The slice: the lines before the time of the MIGRATE_LINES-th (all of them when fewer;
+        // those at that time too when every line of the slice shares it).
+        const bound = (offsetTs.get(cid, MIGRATE_LINES) as { ts: bigint } | null)?.ts;
+        let rows = (bound === undefined ? selectAll.all(cid) : selectBefore.all(cid, bound)) as LegacyRow[];
+        let remove = () => (bound === undefined ? deleteAll.run(cid) : deleteBefore.run(cid, bound));
+        if (rows.length === 0 && bound !== undefined) {
+          rows = selectUpTo.all(cid, bound) as LegacyRow[];
+          remove = () => deleteUpTo.run(cid, bound);
+        }
+        if (rows.length === 0) return 0;
+        const lines = rows.map((r): ChunkLine => {
+          const key = `${r.pod_id.length}:${r.pod_id}${r.docker_id.length}:${r.docker_id}${r.host.length}:${r.host}${r.labels}`;
+          let source = sources.get(key);
+          if (source === undefined) {
+            source = { podId: r.pod_id, dockerId: r.docker_id, host: r.host, labels: r.labels };
+            if (sources.size > 10_000) sources.clear();
+            sources.set(key, source);
+          }
+          // Their level was not kept (as the counts migrated from them).
+          return {
+            timeNs: r.ts,
+            seq: Number(r.seq),
+            id: r.id,
+            stream: r.stream,
+            level: "",
+            source,
+            metadata: r.metadata,
+            log: r.log,
+          };
+        });
+        for (const part of cutChunks(lines)) {
+          const c = encodeChunk(part, COMPACT_LEVEL);
+          insert.run(cid, windowOf(c.firstNs), c.firstNs, c.lastNs, c.lines, c.textBytes, c.key, c.data);
+        }
+        remove();
+        return rows.length;
+      });
+      const n = moveSlice();
+      if (n === 0) break;
+      moved += n;
+      log?.(moved);
+    }
+  }
+  db.run("DROP TABLE lines");
+  return moved;
+}
+
+interface LegacyRow {
+  ts: bigint;
+  seq: bigint;
+  id: bigint;
+  stream: string;
+  log: string;
+  metadata: string | null;
+  pod_id: string;
+  docker_id: string;
+  host: string;
+  labels: string;
 }
 
 /**
@@ -223,10 +330,13 @@ export interface PackedBatch {
 }
 
 export type WriterRequest =
-  | { type: "open"; path: string; sync: EmbeddedSync }
+  /** compactAfterMs: a window is compacted once it had no write for that long; negative: never. */
+  | { type: "open"; path: string; sync: EmbeddedSync; compactAfterMs: number }
+  /** Compacts every window written since its last compaction, now. */
+  | { type: "compact"; id: number }
   | { type: "write"; id: number; batch: PackedBatch }
   /**
-   * Deletes what is past retention: each container's lines older than its namespace's cutoff
+   * Deletes what is past retention: each container's chunks whose lines are all older than its namespace's cutoff
    * (the policy's, at nowNs), then the stream index rows and containers left without lines.
    */
   | { type: "expire"; id: number; defaultSeconds: number; rules: RetentionRule[]; nowNs: bigint }

@@ -2,11 +2,32 @@
 // while one is being written are committed together (group commit), and parsing on the main
 // thread overlaps with writing here, so ingest uses two cores instead of one.
 //
+// Lines are kept in chunks (chunk.ts): a batch becomes one chunk per container and window, less
+// the lines a chunk of the window already holds (a resend: looked up only where a stored chunk
+// overlaps the batch in time), so the store holds every line once and counts it once. In the
+// background (when a window has had no write for a moment, or holds many small chunks) the
+// small chunks of a window are merged into large ones in one transaction (compaction).
+//
 // A group that fails is retried batch by batch, so that one batch's trouble never costs the
-// others; a batch that fails on its own for good (a row SQLite refuses) is written row by row,
-// and only the rows refused are reported. Failures that may pass (disk full, I/O, locks) fail the
-// batch as a whole: it is rolled back and the client retries it.
+// others; a batch that fails on its own for good (a chunk SQLite refuses) is written chunk by
+// chunk, and only the lines of chunks refused are reported. Failures that may pass (disk full,
+// I/O, locks) fail the batch as a whole: it is rolled back and the client retries it.
 import type { Database, SQLiteError, Statement } from "bun:sqlite";
+import {
+  compareLines,
+  COMPACT_LEVEL,
+  cutChunks,
+  decodeChunk,
+  encodeChunk,
+  lineOf,
+  MAX_CHUNK_LINES,
+  MAX_CHUNK_TEXT_BYTES,
+  mergeLines,
+  windowOf,
+  type ChunkLine,
+  type ChunkSource,
+  type DecodedChunk,
+} from "./chunk.ts";
 import { MinuteTally, utf8Length } from "./counts.ts";
 import { compositeKey } from "./lines.ts";
 import { RetentionPolicy, type RetentionRule } from "./retention.ts";
@@ -26,22 +47,19 @@ import {
 declare const self: Worker;
 
 const CACHE_LIMIT = 50_000;
-/** Rows per multi-row INSERT: fewer statement steps and calls into SQLite (about 20% faster). */
-const ROWS_PER_INSERT = 50;
-const COLUMNS = 8;
 
 let db: Database | undefined;
 let statements: Statement[] = [];
-let insertLine: Statement;
-let insertLines: Statement;
-let selectSeq: Statement;
+let insertChunk: Statement;
+let selectOverlapping: Statement;
+let selectChunkData: Statement;
 let selectContainer: Statement;
 let insertContainer: Statement;
 let selectSource: Statement;
 let insertSource: Statement;
 let selectContainerList: Statement;
 let selectFirstKept: Statement;
-let deleteLinesBefore: Statement;
+let deleteChunksBefore: Statement;
 let upsertStream: Statement;
 let upsertCount: Statement;
 let deleteCountsBefore: Statement;
@@ -49,6 +67,9 @@ let deleteCounts: Statement;
 let deleteStreamsBefore: Statement;
 let trimStreamsAt: Statement;
 let deleteEmptyContainer: Statement;
+let selectSmallChunks: Statement;
+let deleteChunk: Statement;
+let selectCompactable: Statement;
 const containerIds = new Map<string, number>();
 const sourceIds = new Map<string, number>();
 let pending: { id: number; batch: PackedBatch }[] = [];
@@ -58,19 +79,21 @@ function reply(message: WriterReply): void {
   self.postMessage(message);
 }
 
-function open(path: string, sync: "full" | "normal"): void {
+function open(path: string, sync: "full" | "normal", compactAfterMs: number): void {
   db = openDatabase(path, { sync });
   migrate(db);
+  compactAfter = compactAfterMs;
   const prepare = (sql: string) => {
     const s = db!.prepare(sql);
     statements.push(s);
     return s;
   };
-  const insert = "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id, seq, metadata) VALUES ";
-  const row = `(${Array(COLUMNS).fill("?").join(", ")})`;
-  insertLine = prepare(insert + row);
-  insertLines = prepare(insert + Array(ROWS_PER_INSERT).fill(row).join(", "));
-  selectSeq = prepare("SELECT seq, rowid FROM lines WHERE container_id = ? AND ts = ? AND id = ?");
+  insertChunk = prepare(
+    "INSERT INTO chunks (container_id, win, first_ts, last_ts, lines, text_bytes, chunk_key, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  );
+  // The chunks of a window that overlap a time range: what a batch's lines may repeat.
+  selectOverlapping = prepare("SELECT id FROM chunks WHERE container_id = ?1 AND win = ?2 AND first_ts <= ?4 AND last_ts >= ?3");
+  selectChunkData = prepare("SELECT data FROM chunks WHERE id = ?");
   selectContainer = prepare(SELECT_CONTAINER);
   insertContainer = prepare(
     "INSERT INTO containers (tenant, namespace, pod, container) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -85,17 +108,31 @@ function open(path: string, sync: "full" | "normal"): void {
   selectContainerList = prepare("SELECT id, tenant, namespace, pod, container FROM containers");
   // The earliest line a container may hold: every line's time is within its day's stream row.
   selectFirstKept = prepare("SELECT min(first_ts) AS first FROM streams WHERE container_id = ?").safeIntegers(true);
-  // At most ?3 rows at a time, through the (container_id, ts) index.
-  deleteLinesBefore = prepare(
-    "DELETE FROM lines WHERE rowid IN (SELECT rowid FROM lines WHERE container_id = ?1 AND ts < ?2 LIMIT ?3)",
+  // At most ?4 chunks at a time whose every line is past the cutoff (?3), through the index: their
+  // window starts before the cutoff's (?2).
+  deleteChunksBefore = prepare(
+    `DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE container_id = ?1 AND win <= ?2 AND last_ts < ?3 LIMIT ?4)
+     RETURNING lines`,
   );
   deleteStreamsBefore = prepare("DELETE FROM streams WHERE container_id = ?1 AND last_ts < ?2");
   trimStreamsAt = prepare("UPDATE streams SET first_ts = ?2 WHERE container_id = ?1 AND first_ts < ?2");
   deleteEmptyContainer = prepare(
     `DELETE FROM containers WHERE id = ?1
        AND NOT EXISTS (SELECT 1 FROM streams WHERE container_id = ?1)
-       AND NOT EXISTS (SELECT 1 FROM lines WHERE container_id = ?1)`,
+       AND NOT EXISTS (SELECT 1 FROM chunks WHERE container_id = ?1)`,
   );
+  selectSmallChunks = prepare(
+    `SELECT id, text_bytes, data FROM chunks WHERE container_id = ?1 AND win = ?2 AND lines < ?3 AND text_bytes < ?4
+     ORDER BY first_ts`,
+  );
+  deleteChunk = prepare("DELETE FROM chunks WHERE id = ?");
+  // Windows left with several small chunks (by a crash, or a close that came too soon).
+  selectCompactable = prepare(
+    `SELECT container_id, win FROM chunks WHERE lines < ?1 AND text_bytes < ?2 GROUP BY container_id, win HAVING count(*) > 1`,
+  ).safeIntegers(true);
+  for (const [cid, win] of selectCompactable.values(SMALL_LINES, SMALL_TEXT_BYTES) as [bigint, bigint][]) {
+    markWindow(Number(cid), win, COMPACT_NOW, 0);
+  }
 }
 
 /** Finalizes every statement, then checkpoints and closes: the data file alone holds every line. */
@@ -138,25 +175,29 @@ function isPermanent(error: unknown): boolean {
   return typeof errno === "number" && PERMANENT_CODES.has(errno & 0xff);
 }
 
+/** A line of a batch on its way into a chunk, with its index in the batch. */
+interface BatchLine extends ChunkLine {
+  index: number;
+}
+
 /**
- * Inserts a batch, and adds the lines it really inserted (not those a resend met stored) to the
- * per-minute counts, in the same transaction. `oneByOne`: row by row, and a row SQLite refuses
- * for good is reported instead of failing the batch (a failed statement undoes only itself).
+ * Writes a batch as chunks (one per container and window, cut at MAX_CHUNK_TEXT_BYTES), less the
+ * lines stored chunks hold already, and adds the lines it really stored to the per-minute counts,
+ * in the same transaction. `oneByOne`: a chunk SQLite refuses for good is reported (its lines)
+ * instead of failing the batch (a failed statement undoes only itself).
  */
 function insert(b: PackedBatch, oneByOne: boolean): Outcome {
   const outcome: Outcome = { deduplicated: 0, rejected: [] };
-  const params = new Array<string | number | bigint | null>(ROWS_PER_INSERT * COLUMNS);
   const tally = new MinuteTally();
   // Text of one byte per character (ASCII, the usual log) is as long in UTF-8 as in UTF-16.
   const oneByte = Buffer.byteLength(b.logs, "utf8") === b.logs.length;
   const levels = b.levelTable.length;
-  const count = (group: string, row: number) => {
+  const count = (group: string, row: number, bytes: number) => {
     const s = b.streams[row]!;
     const l = b.levels[row]!;
-    const from = row === 0 ? 0 : b.ends[row - 1]!;
-    const bytes = oneByte ? b.ends[row]! - from : utf8Length(b.logs.substring(from, b.ends[row]!));
     tally.add(group, b.ts[row]!, s * levels + l, b.streamTable[s]!, b.levelTable[l]!, bytes);
   };
+  const now = performance.now();
   for (let r = 0; r < b.runs.length; r++) {
     const run = b.runs[r]!;
     const first = b.runStarts[r]!;
@@ -165,66 +206,111 @@ function insert(b: PackedBatch, oneByOne: boolean): Outcome {
     const sid = cachedId(sourceIds, insertSource, selectSource, [run.podId, run.dockerId, run.host, run.labels]);
     const group = String(cid);
     indexStream(b, cid, sid, first, end);
+    const source: ChunkSource = { podId: run.podId, dockerId: run.dockerId, host: run.host, labels: run.labels };
+    const lines = new Array<BatchLine>(end - first);
+    let sorted = true;
     let start = first === 0 ? 0 : b.ends[first - 1]!;
-    let i = first;
-    if (!oneByOne) {
-      for (; i + ROWS_PER_INSERT <= end; i += ROWS_PER_INSERT) {
-        for (let k = 0, p = 0; k < ROWS_PER_INSERT; k++) {
-          const row = i + k;
-          const stop = b.ends[row]!;
-          params[p++] = cid;
-          params[p++] = b.ts[row]!;
-          params[p++] = b.ids[row]!;
-          params[p++] = b.streamTable[b.streams[row]!]!;
-          params[p++] = b.logs.substring(start, stop);
-          params[p++] = sid;
-          params[p++] = b.seqs[row]!;
-          params[p++] = b.metadata?.[row] ?? null;
-          start = stop;
-        }
-        const { changes, lastInsertRowid } = insertLines.run(...params);
-        if (changes === ROWS_PER_INSERT) {
-          for (let row = i; row < i + ROWS_PER_INSERT; row++) count(group, row);
+    for (let i = first; i < end; i++) {
+      const stop = b.ends[i]!;
+      const l: BatchLine = {
+        timeNs: b.ts[i]!,
+        seq: b.seqs[i]!,
+        id: b.ids[i]!,
+        stream: b.streamTable[b.streams[i]!]!,
+        level: b.levelTable[b.levels[i]!]!,
+        source,
+        metadata: b.metadata?.[i] ?? null,
+        log: b.logs.substring(start, stop),
+        index: i,
+      };
+      start = stop;
+      lines[i - first] = l;
+      if (sorted && i > first && compareLines(lines[i - first - 1]!, l) > 0) sorted = false;
+    }
+    if (!sorted) lines.sort(compareLines);
+    // One window at a time (sorted lines: each window's lines follow one another).
+    for (let a = 0; a < lines.length;) {
+      const win = windowOf(lines[a]!.timeNs);
+      let z = a + 1;
+      while (z < lines.length && windowOf(lines[z]!.timeNs) === win) z++;
+      const fresh = withoutStored(cid, win, lines.slice(a, z), outcome);
+      a = z;
+      if (fresh.length === 0) continue;
+      let written = 0;
+      for (const part of cutChunks(fresh) as BatchLine[][]) {
+        const c = encodeChunk(part);
+        try {
+          insertChunk.run(cid, win, c.firstNs, c.lastNs, c.lines, c.textBytes, c.key, c.data);
+        } catch (error) {
+          if (!oneByOne || !isPermanent(error)) throw error;
+          const detail = `the embedded store refused the line: ${(error as Error).message}`;
+          for (const l of part) outcome.rejected.push({ index: l.index, detail });
           continue;
         }
-        // Some rows met stored ones. The rows this statement inserted took the rowids after every
-        // row stored before it, one after another: (last - changes, last].
-        const firstNew = changes > 0 ? Number(lastInsertRowid) - changes + 1 : Number.POSITIVE_INFINITY;
-        for (let row = i; row < i + ROWS_PER_INSERT; row++) {
-          const stored = selectSeq.get(cid, b.ts[row]!, b.ids[row]!) as { seq: number; rowid: number } | null;
-          if (stored === null) continue;
-          if (stored.rowid >= firstNew) count(group, row);
-          else if (stored.seq !== b.seqs[row]) outcome.deduplicated++;
-        }
+        for (const l of part) count(group, l.index, oneByte ? l.log.length : utf8Length(l.log));
+        written += c.textBytes;
       }
-    }
-    for (; i < end; i++) {
-      const stop = b.ends[i]!;
-      const text = b.logs.substring(start, stop);
-      start = stop;
-      let changes: number;
-      try {
-        ({ changes } = insertLine.run(
-          cid,
-          b.ts[i]!,
-          b.ids[i]!,
-          b.streamTable[b.streams[i]!]!,
-          text,
-          sid,
-          b.seqs[i]!,
-          b.metadata?.[i] ?? null,
-        ));
-      } catch (error) {
-        if (!oneByOne || !isPermanent(error)) throw error;
-        outcome.rejected.push({ index: i, detail: `the embedded store refused the line: ${(error as Error).message}` });
-        continue;
-      }
-      if (changes === 1) count(group, i);
-      else outcome.deduplicated += collapsed(b, cid, i, i + 1);
+      markWindow(cid, win, now, written);
     }
   }
+  outcome.rejected.sort((x, y) => x.index - y.index);
   for (const row of tally.rows) upsertCount.run(Number(row.group), row.minuteNs, row.stream, row.level, row.lines, row.bytes);
   return outcome;
+}
+
+/**
+ * The lines (sorted, of one window) that no stored chunk of the window holds. Stored chunks are
+ * looked at only where one overlaps the lines in time (a batch sent in time order overlaps the one
+ * before it at most at the one time they share). A line met stored with another order number came
+ * in a batch cut differently: counted as deduplicated (a byte-identical resend is not).
+ */
+function withoutStored(cid: number, win: bigint, lines: BatchLine[], outcome: Outcome): BatchLine[] {
+  const from = lines[0]!.timeNs;
+  const to = lines.at(-1)!.timeNs;
+  const overlapping = selectOverlapping.values(cid, win, from, to) as [number][];
+  if (overlapping.length === 0) return lines;
+  const stored = overlapping.map(([id]) => storedChunk(id));
+  return lines.filter((l) => {
+    for (const c of stored) {
+      const seq = seqOf(c, l.timeNs, l.id);
+      if (seq === undefined) continue;
+      if (seq !== l.seq) outcome.deduplicated++;
+      return false;
+    }
+    return true;
+  });
+}
+
+/**
+ * Stored chunks decoded for the look-up of resent lines, by row id: a client that resends (or a
+ * batch cut at the same time as the one before) meets the same chunk again. A few are kept;
+ * compaction and sweeps, which change rows, clear them.
+ */
+const decoded = new Map<number, DecodedChunk>();
+const DECODED_CHUNKS = 8;
+
+function storedChunk(id: number): DecodedChunk {
+  let c = decoded.get(id);
+  if (c === undefined) {
+    c = decodeChunk((selectChunkData.get(id) as { data: Uint8Array }).data);
+    if (decoded.size >= DECODED_CHUNKS) decoded.delete(decoded.keys().next().value!);
+    decoded.set(id, c);
+  }
+  return c;
+}
+
+/** The seq of the line (time, id) in a chunk, or undefined when the chunk does not hold it. */
+function seqOf(c: DecodedChunk, timeNs: bigint, id: bigint): number | undefined {
+  const ts = c.ts;
+  let lo = 0;
+  let hi = c.n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ts[mid]! < timeNs) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < c.n && ts[i] === timeNs; i++) if (c.ids[i] === id) return c.seq[i];
+  return undefined;
 }
 
 /** The stream index: the first and last times of each day of rows [from, to) of one container. */
@@ -248,18 +334,94 @@ function indexStream(b: PackedBatch, cid: number, sid: number, from: number, to:
   upsertStream.run(cid, day, min, max, sid);
 }
 
-/**
- * Of rows [from, to) of a batch, how many met a row stored under the same key by another batch
- * (a different order number): lines taken for a resend. A byte-identical resend has the same
- * order numbers and is not counted. Only reached when a statement inserted fewer rows than given.
- */
-function collapsed(b: PackedBatch, cid: number, from: number, to: number): number {
-  let count = 0;
-  for (let row = from; row < to; row++) {
-    const stored = selectSeq.get(cid, b.ts[row]!, b.ids[row]!) as { seq: number } | null;
-    if (stored !== null && stored.seq !== b.seqs[row]) count++;
+// Compaction. A window's chunks written by requests are small (a batch's worth); once the window
+// has had no write for compactAfter ms, or was written a full chunk's worth of text (so that a
+// window written without pause is merged into full chunks as it goes, each line compressed about
+// twice, not again and again into one growing chunk), its small chunks are
+// merged, a window at a time between writes, in one transaction that inserts the merged chunks
+// and deletes the inputs (a crash leaves one or the other, never neither). A round takes at most
+// COMPACT_TEXT_BYTES of text; a window with more goes on in the next round.
+
+/** Chunks below these are small: compaction merges them. */
+const SMALL_LINES = MAX_CHUNK_LINES / 2;
+const SMALL_TEXT_BYTES = MAX_CHUNK_TEXT_BYTES / 2;
+const COMPACT_TEXT_BYTES = 8 * MAX_CHUNK_TEXT_BYTES;
+/** A window marked this way is compacted at the next round, whatever its last write. */
+const COMPACT_NOW = Number.NEGATIVE_INFINITY;
+
+let compactAfter = 1000;
+/** Windows written since their last compaction: the last write's time and the text written since. */
+const dirty = new Map<string, { cid: number; win: bigint; at: number; text: number }>();
+let compactTimer: ReturnType<typeof setTimeout> | undefined;
+
+function markWindow(cid: number, win: bigint, at: number, text: number): void {
+  const key = `${cid}:${win}`;
+  const d = dirty.get(key);
+  if (d === undefined) dirty.set(key, { cid, win, at, text });
+  else {
+    d.at = Math.max(d.at, at);
+    d.text += text;
   }
-  return count;
+  scheduleCompaction();
+}
+
+function scheduleCompaction(): void {
+  if (compactTimer !== undefined || compactAfter < 0 || db === undefined) return;
+  compactTimer = setTimeout(compactRound, Math.min(compactAfter, 1000));
+}
+
+/** Compacts the windows that are due (all of them: `all`), until a time budget is spent. */
+function compactRound(all = false): void {
+  compactTimer = undefined;
+  if (db === undefined) return;
+  if (pending.length > 0) flush();
+  const deadline = performance.now() + (all ? Number.POSITIVE_INFINITY : 100);
+  const now = performance.now();
+  for (const [key, d] of dirty) {
+    if (performance.now() > deadline) break;
+    if (!all && now - d.at < compactAfter && d.text < MAX_CHUNK_TEXT_BYTES) continue;
+    dirty.delete(key);
+    try {
+      if (compactWindow(d.cid, d.win)) dirty.set(key, { ...d, at: COMPACT_NOW, text: 0 });
+    } catch (error) {
+      // Nothing changed (the transaction rolled back): the window stays as it was, readable.
+      console.error(`embedded store: compacting a window failed: ${(error as Error).message}`);
+    }
+  }
+  releaseFreePages();
+  if (dirty.size > 0) scheduleCompaction();
+}
+
+/** Gives the file system back the free pages once they are a quarter of the file (see openDatabase). */
+function releaseFreePages(): void {
+  const free = (db!.query("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count;
+  if (free < 256) return;
+  const pages = (db!.query("PRAGMA page_count").get() as { page_count: number }).page_count;
+  if (free * 4 >= pages) db!.run("PRAGMA incremental_vacuum");
+}
+
+/** Merges the small chunks of one window (at most COMPACT_TEXT_BYTES of them); true: more remain. */
+function compactWindow(cid: number, win: bigint): boolean {
+  const rows = selectSmallChunks.values(cid, win, SMALL_LINES, SMALL_TEXT_BYTES) as [number, number, Uint8Array][];
+  if (rows.length < 2) return false;
+  let text = 0;
+  let take = 0;
+  while (take < rows.length && (take < 2 || text + rows[take]![1] <= COMPACT_TEXT_BYTES)) text += rows[take++]![1];
+  const inputs = rows.slice(0, take);
+  const lists = inputs.map(([, , data]) => {
+    const c = decodeChunk(data);
+    return Array.from({ length: c.n }, (_, i) => lineOf(c, i));
+  });
+  const merged = mergeLines(lists);
+  decoded.clear();
+  db!.transaction(() => {
+    for (const part of cutChunks(merged)) {
+      const c = encodeChunk(part, COMPACT_LEVEL);
+      insertChunk.run(cid, win, c.firstNs, c.lastNs, c.lines, c.textBytes, c.key, c.data);
+    }
+    for (const [id] of inputs) deleteChunk.run(id);
+  })();
+  return take < rows.length;
 }
 
 /** Writes one batch in its own transaction; row by row when it fails for good as a whole. */
@@ -284,16 +446,18 @@ function writeAlone(id: number, batch: PackedBatch): void {
 
 /** Rows inserted by a rolled-back transaction are gone: so are the ids cached for them. */
 function forgetIds(): void {
+  decoded.clear();
   containerIds.clear();
   sourceIds.clear();
 }
 
 /**
- * Rows a sweep deletes in one transaction, and about the longest it holds the writer in one go
- * (checked between statements of at most SWEEP_STATEMENT_ROWS rows).
+ * Chunks a sweep deletes in one transaction, and about the longest it holds the writer in one go
+ * (checked between statements of at most SWEEP_STATEMENT_CHUNKS chunks). A chunk goes once its
+ * last line is past the cutoff; one that straddles it stays until then (reads stop at the cutoff).
  */
-const SWEEP_ROWS = 20_000;
-const SWEEP_STATEMENT_ROWS = 2_000;
+const SWEEP_CHUNKS = 2_000;
+const SWEEP_STATEMENT_CHUNKS = 200;
 const SWEEP_SLICE_MS = 50;
 
 interface Sweep {
@@ -324,12 +488,13 @@ function startSweep(id: number, defaultSeconds: number, rules: RetentionRule[], 
 
 /**
  * One slice of the sweep, in one transaction: containers in turn, each namespace's cutoff its own,
- * until SWEEP_ROWS lines are deleted or SWEEP_SLICE_MS have passed; then writes that came in the
+ * until SWEEP_CHUNKS chunks are deleted or SWEEP_SLICE_MS have passed; then writes that came in the
  * meantime go first (setImmediate), and the next slice goes on where this one stopped. A
  * container's index goes with its lines: its stream rows wholly past the cutoff are deleted,
  * the others start at it, and a container left with none (so with no lines) is removed.
  */
 function sweepSlice(): void {
+  decoded.clear();
   const s = sweep;
   if (s === undefined || db === undefined) return;
   // Writes that came in since the last slice go first.
@@ -337,7 +502,7 @@ function sweepSlice(): void {
   const deadline = performance.now() + SWEEP_SLICE_MS;
   try {
     db.transaction(() => {
-      let budget = SWEEP_ROWS;
+      let budget = SWEEP_CHUNKS;
       while (s.at < s.containers.length && budget > 0 && performance.now() < deadline) {
         const [cid, tenant, namespace, pod, container] = s.containers[s.at]!;
         const cutoff = s.policy.cutoffNs(tenant, namespace, s.nowNs);
@@ -350,11 +515,11 @@ function sweepSlice(): void {
           s.at++;
           continue;
         }
-        const take = Math.min(budget, SWEEP_STATEMENT_ROWS);
-        const deleted = deleteLinesBefore.run(cid, cutoff, take).changes;
-        s.deleted += deleted;
-        budget -= deleted;
-        if (deleted === take) continue; // it may hold more: this slice or the next goes on with it
+        const take = Math.min(budget, SWEEP_STATEMENT_CHUNKS);
+        const deleted = deleteChunksBefore.values(cid, windowOf(cutoff), cutoff, take) as [number][];
+        for (const [lines] of deleted) s.deleted += lines;
+        budget -= deleted.length;
+        if (deleted.length === take) continue; // it may hold more: this slice or the next goes on with it
         deleteStreamsBefore.run(cid, cutoff);
         trimStreamsAt.run(cid, cutoff);
         deleteCountsBefore.run(cid, cutoff);
@@ -406,7 +571,7 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
   try {
     switch (m.type) {
       case "open": {
-        open(m.path, m.sync);
+        open(m.path, m.sync, m.compactAfterMs);
         // What the write connection really runs with: the store reports it (and tests check it).
         const synchronous = (db!.query("PRAGMA synchronous").get() as { synchronous: number }).synchronous;
         const journal = (db!.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode;
@@ -432,8 +597,17 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
         flush();
         startSweep(m.id, m.defaultSeconds, m.rules, m.nowNs);
         return;
+      case "compact":
+        flush();
+        compactRound(true);
+        reply({ id: m.id });
+        return;
       case "close":
         flush();
+        // What is left to merge is merged now: a store closed after ingest holds few chunks.
+        if (compactAfter >= 0) compactRound(true);
+        if (compactTimer !== undefined) clearTimeout(compactTimer);
+        compactTimer = undefined;
         if (sweep !== undefined) {
           // Cut short: the next start sweeps again.
           reply({ id: sweep.id, deleted: sweep.deleted, removed: sweep.removed });

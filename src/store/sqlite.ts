@@ -1,10 +1,12 @@
 // The embedded store: one bun:sqlite database file in --data-dir, the default so that the
 // service runs anywhere with no setup.
 //
-// Layout (sqlite-schema.ts): `containers` and `sources` hold the repeated metadata once; `lines`
-// holds one row per log line keyed by (container_id, ts, id) where id is the line identity from
-// lineIds(), so a resent batch is ignored row by row (INSERT OR IGNORE). Rows with equal ts come
-// back in (seq, id) order, seq from sequenceNumbers(): the same order as every other store.
+// Layout (sqlite-schema.ts): `containers` and `sources` hold the repeated metadata once; `chunks`
+// holds the lines, compressed, a chunk per container and 5-minute window per batch (chunk.ts),
+// merged in the background into large ones. Each line is stored once: the writer leaves out the
+// lines of a batch that a stored chunk holds (same container, time and line identity from
+// lineIds()), so a resent batch adds nothing. Lines with equal ts come back in (seq, id) order,
+// seq from sequenceNumbers(): the same order as every other store.
 //
 // Writes go to a writer thread (sqlite-writer.ts) that owns the write connection; queries read
 // through a connection of their own on this thread (WAL lets readers and the writer overlap).
@@ -14,8 +16,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { log } from "../log.ts";
 import { nowNs } from "../time.ts";
+import { decodeChunk, windowOf, type DecodedChunk } from "./chunk.ts";
+import { mergeChunks, type ChunkRef } from "./chunk-merge.ts";
 import { lineIds, sameContainerAndSource, sequenceNumbers } from "./lines.ts";
-import { listingStartNs, streamsWithinRetention, withinRetention } from "./reading.ts";
+import { listingStartNs, remainingRange, streamsWithinRetention, withinRetention } from "./reading.ts";
 import { RetentionPolicy, type RetentionRule } from "./retention.ts";
 import {
   databasePath,
@@ -23,10 +27,11 @@ import {
   NS_PER_DAY,
   OPENED,
   openDatabase,
+  SELECT_CHUNK_DATA,
   SELECT_CONTAINER,
   SELECT_STREAMS,
+  selectChunksSql,
   selectCountsSql,
-  selectPageSql,
   type EmbeddedSync,
   type PackedBatch,
   type WriterReply,
@@ -35,7 +40,6 @@ import {
 } from "./sqlite-schema.ts";
 import {
   DEFAULT_PAGE_BYTES,
-  ROW_OVERHEAD_BYTES,
   StoreBusyError,
   StoreUnavailableError,
   type Direction,
@@ -66,17 +70,16 @@ export interface EmbeddedStoreOptions {
   writeBufferSize?: number;
   /** Durability of a commit (see openDatabase); default full. */
   sync?: EmbeddedSync;
+  /**
+   * A window's small chunks are merged once it had no write for this long (ms; default 1000);
+   * negative: never (tests that look at chunks as written).
+   */
+  compactAfterMs?: number;
   observer?: StoreObserver;
 }
 
-/** Rows a page may hold whatever their size: keeps the cost of one page's work bounded. */
-const MAX_PAGE_ROWS = 10_000;
-/** Rows of a read's first page without a limit hint; pages double up to MAX_PAGE_ROWS. */
-const FIRST_PAGE_ROWS = 256;
 /** Count rows per page of counts(). */
 const COUNT_PAGE_ROWS = 10_000;
-/** `contains` filters a read hands to SQLite (instr); more are left to the reader. */
-const MAX_PUSHED_FILTERS = 4;
 
 /** A source's labels as stored (JSON), keys kept as data ("__proto__" included). */
 function parseLabels(text: string): Record<string, string> {
@@ -93,10 +96,10 @@ export class EmbeddedStore implements LogStore {
   readonly kind = "embedded";
   readonly countsDeduplicated = true;
   private readonly db: Database;
-  private readonly pageStatements = new Map<string, Statement>();
+  private readonly selectChunks: Record<Direction, Statement>;
+  private readonly selectChunkData: Statement;
   private readonly selectStreams: Statement;
   private readonly selectContainer: Statement;
-  private readonly selectSource: Statement;
   private readonly selectCounts: [Statement, Statement];
   private readonly healthCheck: Statement;
   private readonly pageBytes: number;
@@ -125,12 +128,22 @@ export class EmbeddedStore implements LogStore {
     const path = databasePath(this.dataDir);
     // Schema first, on this thread: the store is usable (or fails) before the constructor returns.
     this.db = openDatabase(path, { sync: options.sync });
-    migrate(this.db);
+    // A database from before chunks has its lines moved into chunks first (once).
+    let moved = 0;
+    migrate(this.db, (lines) => {
+      if (moved === 0 || lines - moved >= 1_000_000) log.info("embedded store: moving lines into chunks", { lines });
+      moved = lines;
+    });
+    if (moved > 0) log.info("embedded store: every line is in chunks now", { lines: moved });
     this.pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
     this.writeBufferSize = options.writeBufferSize ?? 100_000;
     this.selectStreams = this.db.prepare(SELECT_STREAMS).safeIntegers(true);
     this.selectContainer = this.db.prepare(SELECT_CONTAINER);
-    this.selectSource = this.db.prepare("SELECT pod_id, docker_id FROM sources WHERE id = ?");
+    this.selectChunks = {
+      forward: this.db.prepare(selectChunksSql("forward")).safeIntegers(true),
+      backward: this.db.prepare(selectChunksSql("backward")).safeIntegers(true),
+    };
+    this.selectChunkData = this.db.prepare(SELECT_CHUNK_DATA);
     this.selectCounts = [
       this.db.prepare(selectCountsSql(true)).safeIntegers(true),
       this.db.prepare(selectCountsSql(false)).safeIntegers(true),
@@ -145,7 +158,12 @@ export class EmbeddedStore implements LogStore {
       if (!this.closed) this.fail("embedded store writer thread stopped");
     });
     this.settings.promise.catch(() => {}); // a writer that never opens fails writes and health instead
-    this.writer.postMessage({ type: "open", path, sync: options.sync ?? "full" } satisfies WriterRequest);
+    this.writer.postMessage({
+      type: "open",
+      path,
+      sync: options.sync ?? "full",
+      compactAfterMs: options.compactAfterMs ?? 1000,
+    } satisfies WriterRequest);
     this.retention = options.retention ?? new RetentionPolicy(options.retentionSeconds ?? 0, options.retentionRules ?? []);
     // Reads never wait for a sweep: they start at each namespace's cutoff whatever is still stored.
     // Sweeps come a tenth of the shortest retention apart (a minute to an hour).
@@ -216,71 +234,58 @@ export class EmbeddedStore implements LogStore {
     if (this.closed) throw new StoreUnavailableError("embedded store is closed");
     // Nothing past the namespace's retention is read, whether or not a sweep has deleted it yet.
     const range = withinRetention(asked, this.retention.cutoffNs(stream.tenant, stream.namespace, nowNs()));
-    if (range.endNs < range.startNs) return;
+    const { startNs, endNs } = remainingRange(range);
+    if (endNs < startNs) return;
     const row = this.selectContainer.get(stream.tenant, stream.namespace, stream.pod, stream.container) as { id: number } | null;
     if (row === null) return;
-    const forward = range.direction === "forward";
-    const contains = (range.contains ?? []).slice(0, MAX_PUSHED_FILTERS);
-    const withSource = range.withSource === true;
-    const select = this.pageStatement(range.direction, contains.length, withSource);
-    // Pod and container ids by source, for this read (a container's lines share a few sources).
-    const sources = withSource ? new Map<bigint, { podId: string; dockerId: string }>() : undefined;
-    // The cursor: the last row returned (or the range's near bound), by (ts, seq, id).
-    let ts = forward ? range.startNs : range.endNs;
-    let seq = forward ? -1 : Number.MAX_SAFE_INTEGER;
-    let id = 0n;
-    if (range.after !== undefined && (forward ? range.after.timeNs >= range.startNs : range.after.timeNs <= range.endNs)) {
-      ({ timeNs: ts, seq, id } = range.after);
-    }
-    const bound = forward ? range.endNs : range.startNs;
-    // Pages start at the rows the reader expects to need (or small) and grow: a read that stops
-    // early (a limit, a merge of many streams that takes a share of each) reads little beyond it.
-    let limit = Math.min(MAX_PAGE_ROWS, Math.max(16, range.limitHint ?? FIRST_PAGE_ROWS));
-    for (;;) {
-      // A page is cut at about pageBytes of text: a page of huge lines holds few of them.
-      const rows: OrderedRow[] = [];
-      let bytes = 0;
-      for (const r of select.iterate(row.id, ts, bound, seq, id, limit, ...contains) as IterableIterator<{
-        ts: bigint;
-        seq: bigint;
-        id: bigint;
-        stream: string;
-        log: string;
-        source_id?: bigint;
-        metadata?: string | null;
-      }>) {
-        const s = Number(r.seq);
-        const out: OrderedRow = { timeNs: r.ts, seq: s, id: r.id, stream: r.stream, log: r.log };
-        if (sources !== undefined) this.addSource(out, r.source_id!, r.metadata ?? null, sources);
-        rows.push(out);
-        ts = r.ts;
-        seq = s;
-        id = r.id;
-        bytes += r.log.length + ROW_OVERHEAD_BYTES;
-        if (bytes >= this.pageBytes) break;
-      }
-      if (rows.length === 0) return;
-      yield rows;
-      limit = Math.min(MAX_PAGE_ROWS, limit * 2);
-    }
+    yield* mergeChunks(this.chunksOf(row.id, startNs, endNs, range.direction), range, this.pageBytes);
   }
 
-  /** Fills a row's pod id, container id and metadata. */
-  private addSource(
-    row: OrderedRow,
-    sourceId: bigint,
-    metadata: string | null,
-    sources: Map<bigint, { podId: string; dockerId: string }>,
-  ): void {
-    let source = sources.get(sourceId);
-    if (source === undefined) {
-      const found = this.selectSource.get(sourceId) as { pod_id: string; docker_id: string } | null;
-      source = { podId: found?.pod_id ?? "", dockerId: found?.docker_id ?? "" };
-      sources.set(sourceId, source);
+  /**
+   * A container's chunks that may hold lines of [startNs, endNs], in the order mergeChunks takes:
+   * forward by first time; backward by last time, newest first (a window's chunks are listed
+   * whole, then sorted: a window holds few once compacted). Listed lazily, window by window.
+   */
+  private *chunksOf(cid: number, startNs: bigint, endNs: bigint, direction: Direction): Generator<ChunkRef> {
+    const ref = (r: ListedChunk): ChunkRef => ({
+      firstNs: r.first_ts,
+      lastNs: r.last_ts,
+      load: () => {
+        const found = this.selectChunkData.get(r.id) as { data: Uint8Array } | null;
+        // Gone since it was listed (compaction merged it into a chunk listed later, or a sweep).
+        return found === null ? EMPTY_CHUNK : decodeChunk(found.data);
+      },
+    });
+    // In pages, each read whole (the statement is shared by every read of this connection: a
+    // lazy cursor would be invalidated by the next read's use of it).
+    const forward = direction === "forward";
+    const select = this.selectChunks[direction];
+    let at: [bigint, bigint, bigint] = forward ? [MIN_I64, MIN_I64, MIN_I64] : [MAX_I64, MAX_I64, MAX_I64];
+    let window: ListedChunk[] = [];
+    const byLast = () => window.sort((a, b) => (a.last_ts > b.last_ts ? -1 : a.last_ts < b.last_ts ? 1 : 0)).map(ref);
+    for (;;) {
+      const page = select.all(cid, windowOf(startNs), windowOf(endNs), startNs, endNs, ...at, LISTING_PAGE) as ListedChunk[];
+      for (const r of page) {
+        if (forward) yield ref(r);
+        else {
+          if (window.length > 0 && r.win !== window[0]!.win) {
+            yield* byLast();
+            window = [];
+          }
+          window.push(r);
+        }
+      }
+      if (page.length < LISTING_PAGE) break;
+      const last = page.at(-1)!;
+      at = [last.win, last.first_ts, last.id];
     }
-    row.podId = source.podId;
-    row.dockerId = source.dockerId;
-    if (metadata !== null) row.metadata = parseLabels(metadata);
+    if (!forward) yield* byLast();
+  }
+
+  /** Merges the small chunks of every window written since its last compaction, now (tests, bench). */
+  async compactNow(): Promise<void> {
+    const reply = await this.request({ type: "compact", id: 0 });
+    if (reply.error) throw new Error(`embedded store: compaction failed: ${reply.error}`);
   }
 
   async *counts(stream: StreamRef, startNs: bigint, endNs: bigint): AsyncIterable<MinuteCount[]> {
@@ -320,17 +325,6 @@ export class EmbeddedStore implements LogStore {
     }
   }
 
-  /** The page statement for a direction and a number of pushed-down filters, prepared once. */
-  private pageStatement(direction: Direction, contains: number, withSource: boolean): Statement {
-    const key = `${direction}/${contains}/${withSource}`;
-    let statement = this.pageStatements.get(key);
-    if (statement === undefined) {
-      statement = this.db.prepare(selectPageSql(direction, contains, withSource)).safeIntegers(true);
-      this.pageStatements.set(key, statement);
-    }
-    return statement;
-  }
-
   /** The write connection's durability settings, once the writer has opened the database. */
   writerSettings(): Promise<WriterSettings> {
     return this.settings.promise;
@@ -362,10 +356,11 @@ export class EmbeddedStore implements LogStore {
     } finally {
       this.writer.terminate();
       // Statements left open keep the database from closing cleanly.
-      for (const statement of this.pageStatements.values()) statement.finalize();
+      this.selectChunks.forward.finalize();
+      this.selectChunks.backward.finalize();
+      this.selectChunkData.finalize();
       this.selectStreams.finalize();
       this.selectContainer.finalize();
-      this.selectSource.finalize();
       for (const statement of this.selectCounts) statement.finalize();
       this.healthCheck.finalize();
       this.db.close();
@@ -444,6 +439,32 @@ export class EmbeddedStore implements LogStore {
     return run;
   }
 }
+
+/** Chunks listed per statement (see chunksOf). */
+const LISTING_PAGE = 256;
+const MIN_I64 = -(2n ** 63n);
+const MAX_I64 = 2n ** 63n - 1n;
+
+interface ListedChunk {
+  id: bigint;
+  win: bigint;
+  first_ts: bigint;
+  last_ts: bigint;
+}
+
+/** What a chunk listed and then gone reads as: no lines. */
+const EMPTY_CHUNK: DecodedChunk = {
+  n: 0,
+  ts: new BigInt64Array(0),
+  seq: new Float64Array(0),
+  ids: new BigInt64Array(0),
+  streams: [],
+  levels: [],
+  sources: [],
+  text: Buffer.alloc(0),
+  starts: new Uint32Array(1),
+  ascii: true,
+};
 
 const STREAMS = ["stdout", "stderr", ""];
 

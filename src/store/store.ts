@@ -149,7 +149,7 @@ export interface StoreObserver {
   error(operation: StoreOperation, error: unknown): void;
 }
 
-export type StoreOperation = "write" | "query" | "retention" | "health" | "close";
+export type StoreOperation = "write" | "query" | "retention" | "compaction" | "health" | "close";
 
 /** Rows per page are chosen so that a page holds about this many bytes of text. */
 export const DEFAULT_PAGE_BYTES = 1024 * 1024;
@@ -189,6 +189,12 @@ export interface LogStore {
    */
   counts(stream: StreamRef, startNs: bigint, endNs: bigint): AsyncIterable<MinuteCount[]>;
   health(): Promise<StoreHealth>;
+  /**
+   * Merges the small chunks of the windows written since their last compaction now, rather than
+   * in the background when they fall quiet (tests, benchmarks). Reads give the same lines before
+   * and after.
+   */
+  compactNow?(): Promise<void>;
   /** Finishes in-flight writes and releases the store. */
   close(): Promise<void>;
 }

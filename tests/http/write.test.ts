@@ -180,19 +180,24 @@ describe("POST /write: what the store makes of the lines", () => {
     expect(metrics).toMatch(/^logserver_ingest_records_deduplicated_total\{format="json"\} 5$/m);
   });
 
-  test("a line the store refuses for good is a rejected record; its neighbours are stored", async () => {
+  test("lines the store refuses for good are rejected records; their neighbours are stored", async () => {
     const dir = mkdtempSync(join(tmpdir(), "logserver-write-"));
     const own = new EmbeddedStore({ dataDir: dir });
     await own.write([]);
     const admin = new Database(join(dir, "logs.sqlite"));
+    // The store refuses the chunks of one container (a chunk holds one container's lines).
     admin.run(
-      "CREATE TRIGGER refuse_poison BEFORE INSERT ON lines WHEN NEW.log = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned line'); END",
+      `CREATE TRIGGER refuse_poison BEFORE INSERT ON chunks
+       WHEN NEW.container_id IN (SELECT id FROM containers WHERE pod = 'poison')
+       BEGIN SELECT RAISE(ABORT, 'poisoned chunk'); END`,
     );
     admin.close();
     const ownApp = createApp(own);
     const n = unique();
     const records = ["a", "poison", "b", "not an object", "c"].map((log, i) =>
-      log === "not an object" ? 42 : fbRecord({ namespace: n, log, time: `2018-05-03T12:00:0${i}Z` }),
+      log === "not an object"
+        ? 42
+        : fbRecord({ namespace: n, log, pod: log === "poison" ? "poison" : undefined, time: `2018-05-03T12:00:0${i}Z` }),
     );
     const res = await ownApp.handle(post(JSON.stringify(records)));
     expect(res.status).toBe(200);
@@ -201,7 +206,7 @@ describe("POST /write: what the store makes of the lines", () => {
       rejected: 2,
       deduplicated: 0,
       errors: [
-        { index: 1, reason: "store_rejected", detail: expect.stringContaining("poisoned line") },
+        { index: 1, reason: "store_rejected", detail: expect.stringContaining("poisoned chunk") },
         { index: 3, reason: "not_an_object", detail: "record is not an object" },
       ],
     });

@@ -1,5 +1,6 @@
 // The Cassandra store against a real node: the contract suite unchanged, then what only
-// Cassandra has (schema, partitions, TTL, an outage). `bun run test` starts a node when none
+// Cassandra has (schema, chunks and their compaction, TTL, a keyspace from before chunks, an
+// outage). `bun run test` starts a node when none
 // answers at CASSANDRA_HOSTS (default 127.0.0.1:9042); run alone, start one with
 // `bun run cassandra:start`.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -19,7 +20,9 @@ import {
   type CassandraStoreOptions,
 } from "../../src/store/cassandra.ts";
 import { parseRetentionRules, RetentionPolicy } from "../../src/store/retention.ts";
-import { StoreUnavailableError } from "../../src/store/store.ts";
+import { decodeChunk, lineOf, MAX_CHUNK_TEXT_BYTES, windowOf, WINDOW_NS, type ChunkLine } from "../../src/store/chunk.ts";
+import { lineIds, sequenceNumbers, sourceKey } from "../../src/store/lines.ts";
+import { StoreUnavailableError, type LogEntry, type OrderedRow, type StreamRead, type StreamRef } from "../../src/store/store.ts";
 import { entry, fbRecord, get, ns, post, queryAll, queryUrl, unique } from "../helpers.ts";
 import { cassandraEndpoint, cassandraTestOptions, cassandraUnavailable, failCassandraSuite } from "../stores.ts";
 import { storeContract } from "./contract.ts";
@@ -87,11 +90,28 @@ function cassandraSuites(): void {
       ),
     { timeout: 60_000 },
   );
+  // Again with compaction racing every write and read: a window is merged as soon as it holds
+  // two chunks, while the suite writes, resends and reads it.
+  storeContract(
+    "cassandra (real node), compacting all the time",
+    (o) =>
+      CassandraStore.connect(
+        options({
+          keyspace: `${keyspace}_busy${o ? `_retention_${++retentionKeyspaces}` : ""}`,
+          pageBytes: 64 * 1024,
+          compactAfterMs: 0,
+          compactChunks: 2,
+          ...(o && { retention: o.retention }),
+        }),
+      ),
+    { timeout: 60_000 },
+  );
 
   describe("cassandra store", () => {
     let store: CassandraStore;
     beforeAll(async () => {
-      store = await CassandraStore.connect(options());
+      // No compaction by itself: tests look at chunks as written, and compact when they mean to.
+      store = await CassandraStore.connect(options({ compactAfterMs: -1 }));
     }, 60_000);
     afterAll(() => store?.close());
 
@@ -104,12 +124,14 @@ function cassandraSuites(): void {
       const tables = await cql.execute("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [ks]);
       expect(tables.rows.map((r) => r.table_name).sort()).toEqual([
         "log_buckets",
+        "log_chunks",
         "log_counts",
         "log_days",
         "log_lines",
         "log_sources",
         "log_stream_days",
         "log_streams",
+        "log_windows",
       ]);
     }, 60_000);
 
@@ -149,43 +171,43 @@ function cassandraSuites(): void {
       await again.close();
     }, 90_000);
 
-    test("--retention becomes a per-line TTL (less a back-filled line's age) and fits the TWCS windows", async () => {
+    test("--retention becomes a TTL per chunk (less the age of its last line) and fits the TWCS windows", async () => {
       const ks = `${keyspace}_ttl`;
       const week = 7 * 86_400;
       const s = await CassandraStore.connect(options({ keyspace: ks, retentionSeconds: week }));
       const n = unique();
       const nowNs = BigInt(Date.now()) * 1_000_000n;
       const day = 86_400n * 1_000_000_000n;
+      // Two lines of one window six days ago, almost a window apart: the chunk lives as long as
+      // its last line may.
+      const old = windowOf(nowNs - 6n * day);
       await s.write([
         entry({ namespace: n, timeNs: nowNs, log: "fresh" }),
-        entry({ namespace: n, timeNs: nowNs - 6n * day, log: "six days old" }),
+        entry({ namespace: n, timeNs: old + 1_000_000_000n, log: "six days old, first" }),
+        entry({ namespace: n, timeNs: old + WINDOW_NS - 1_000_000_000n, log: "six days old, last" }),
       ]);
       await s.close();
-      const rs = await cql.execute(
-        `SELECT log, TTL(log) AS ttl FROM ${ks}.log_lines WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main' ALLOW FILTERING`,
-        [n],
-      );
-      const ttl = Object.fromEntries(rs.rows.map((r) => [r.log as string, r.ttl as number]));
+      const chunks = await chunkRows(ks, n);
+      const ttl = Object.fromEntries(chunks.map((c) => [c.lines.map((l) => l.log).join(" + "), c.ttl]));
+      expect(Object.keys(ttl).sort()).toEqual(["fresh", "six days old, first + six days old, last"]);
+      const lastAge = Number((nowNs - (old + WINDOW_NS - 1_000_000_000n)) / 1_000_000_000n);
       expect(ttl.fresh).toBeGreaterThan(week - 120);
       expect(ttl.fresh).toBeLessThanOrEqual(week);
-      expect(ttl["six days old"]).toBeGreaterThan(86_400 - 120);
-      expect(ttl["six days old"]).toBeLessThanOrEqual(86_400);
-      const table = await cql.execute(
-        "SELECT default_time_to_live, compaction FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'log_lines'",
-        [ks],
-      );
-      expect(table.rows[0]!.default_time_to_live).toBe(week);
-      const counts = await cql.execute(
-        "SELECT default_time_to_live, compaction FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'log_counts'",
-        [ks],
-      );
-      expect(counts.rows[0]!.default_time_to_live).toBe(week);
-      expect(counts.rows[0]!.compaction).toMatchObject({ compaction_window_size: String(compactionWindowHours(week)) });
-      expect(table.rows[0]!.compaction).toMatchObject({
-        class: "org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy",
-        compaction_window_unit: "HOURS",
-        compaction_window_size: String(compactionWindowHours(week)),
-      });
+      // From the last line's time: the first line's would be 298 s less.
+      expect(ttl["six days old, first + six days old, last"]).toBeGreaterThan(week - lastAge - 60);
+      expect(ttl["six days old, first + six days old, last"]).toBeLessThanOrEqual(week - lastAge);
+      for (const table of ["log_chunks", "log_lines", "log_counts"]) {
+        const settings = await cql.execute(
+          "SELECT default_time_to_live, compaction FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+          [ks, table],
+        );
+        expect(settings.rows[0]!.default_time_to_live).toBe(week);
+        expect(settings.rows[0]!.compaction).toMatchObject({
+          class: "org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy",
+          compaction_window_unit: "HOURS",
+          compaction_window_size: String(compactionWindowHours(week)),
+        });
+      }
       expect(compactionWindowHours(week)).toBe(7);
     }, 60_000);
 
@@ -214,7 +236,10 @@ function cassandraSuites(): void {
         expect(ttl).toBeGreaterThan(expected - 120);
         expect(ttl).toBeLessThanOrEqual(expected);
       };
-      const lines = await ttls("log_lines", "log", "log");
+      // A chunk per namespace and window: short-ns' two lines are in two windows.
+      const lines: Record<string, number | null> = {};
+      for (const namespace of namespaces) for (const c of await chunkRows(ks, namespace)) lines[c.lines[0]!.log] = c.ttl;
+      expect(Object.keys(lines).length).toBe(5);
       near(lines["short-ns"], hour);
       near(lines["short-ns, 30m old"], hour / 2);
       near(lines["long-ns"], 30 * day);
@@ -238,7 +263,7 @@ function cassandraSuites(): void {
         expect(index["keep-ns"]).toBeNull();
         expect(indexTtlFor(hour)).toBe(hour + day);
       }
-      // Bucket and day rows have no column but their key, whose TTL CQL does not show: they are
+      // Window and day rows have no column but their key, whose TTL CQL does not show: they are
       // written with the TTL of the source row above (indexTtlFor). The day list of a tenant is
       // shared by its namespaces: it lives as long as the longest of them (here: forever).
       const policy = new RetentionPolicy(week, parseRetentionRules("short-ns=1h,tenant-a/*=30d,-/keep=0"));
@@ -252,11 +277,12 @@ function cassandraSuites(): void {
         [ks],
       );
       for (const row of tables.rows) expect([row.table_name, row.default_time_to_live]).toEqual([row.table_name, 0]);
-      const lineTable = tables.rows.find((r) => r.table_name === "log_lines")!;
-      expect(lineTable.compaction).toMatchObject({
-        compaction_window_size: String(compactionWindowHours(30 * day)),
-        unchecked_tombstone_compaction: "true",
-      });
+      for (const name of ["log_chunks", "log_lines"]) {
+        expect(tables.rows.find((r) => r.table_name === name)!.compaction).toMatchObject({
+          compaction_window_size: String(compactionWindowHours(30 * day)),
+          unchecked_tombstone_compaction: "true",
+        });
+      }
       expect(retentionSchema(policy)).toMatchObject({ linesTtl: 0, indexTtl: 0, windowHours: 30 });
     }, 60_000);
 
@@ -287,15 +313,15 @@ function cassandraSuites(): void {
         });
         expect((await s.streams("", nowNs - 180n * minute, nowNs - 90n * minute)).map((x) => x.namespace)).toEqual(["other-ns"]);
         // Still stored: the read, not a TTL, left it out.
-        const stored = await cql.execute(`SELECT log FROM ${ks}.log_lines WHERE namespace = 'short-ns' ALLOW FILTERING`);
-        expect(stored.rows.length).toBe(2);
+        const stored = (await chunkRows(ks, "short-ns")).flatMap((c) => c.lines.map((l) => l.log));
+        expect(stored.sort()).toEqual(["short, 10m", "short, 2h"]);
       } finally {
         await s.close();
       }
       // The rules were applied to the existing tables; without them, the plain settings come back.
       const compaction = async () =>
         (
-          await cql.execute("SELECT compaction FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'log_lines'", [
+          await cql.execute("SELECT compaction FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'log_chunks'", [
             ks,
           ])
         ).rows[0]!.compaction as Record<string, string>;
@@ -338,7 +364,7 @@ function cassandraSuites(): void {
       await s.close();
     }, 60_000);
 
-    test("lines of one millisecond, and of one nanosecond, are distinct rows", async () => {
+    test("lines of one millisecond, and of one nanosecond, are distinct lines of one chunk", async () => {
       const n = unique();
       const base = ns("2024-05-05T05:05:05.005Z");
       await store.write([
@@ -346,55 +372,80 @@ function cassandraSuites(): void {
         entry({ namespace: n, timeNs: base, log: "same ns, same text" }),
         entry({ namespace: n, timeNs: base, log: "same ns, same text" }),
       ]);
-      expect(await rowsInPartition(n, bucketStartMs(base))).toBe(12);
+      const chunks = await chunkRows(keyspace, n);
+      expect(chunks.length).toBe(1);
+      expect(chunks[0]!.lines.length).toBe(12);
+      expect(new Set(chunks[0]!.lines.map((l) => `${l.timeNs}/${l.id}`)).size).toBe(12);
     }, 30_000);
 
-    test("a resent batch leaves the row count unchanged", async () => {
+    test("a resent batch writes the same chunk rows again: rows and their bytes unchanged", async () => {
       const n = unique();
       const base = ns("2024-05-05T05:05:05Z");
-      const batch = Array.from({ length: 500 }, (_, i) =>
-        entry({ namespace: n, timeNs: base + BigInt(i) * 1_000_000n, log: `line ${i % 7}` }),
+      // 2 windows; over a MiB of text in the first: more than one chunk per window.
+      const batch = Array.from({ length: 2_500 }, (_, i) =>
+        entry({ namespace: n, timeNs: base + BigInt(i) * 150_000_000n, log: `line ${i % 7} ${"x".repeat(600)}` }),
       );
       await store.write(batch);
+      const first = await chunkRows(keyspace, n);
+      expect(new Set(first.map((c) => c.window)).size).toBe(2);
+      expect(first.length).toBeGreaterThan(2);
       await store.write(batch);
-      expect(await rowsInPartition(n, bucketStartMs(base))).toBe(500);
+      await store.write(structuredClone(batch));
+      const again = await chunkRows(keyspace, n);
+      expect(again.map((c) => [c.window, c.firstNs, c.key, c.data])).toEqual(
+        first.map((c) => [c.window, c.firstNs, c.key, c.data]),
+      );
+      expect(again.reduce((sum, c) => sum + c.lines.length, 0)).toBe(2_500);
     }, 30_000);
 
-    test("a chatty container is split into 30-second partitions, and a query crossing them is ordered", async () => {
+    test("a chatty container's lines are cut into chunks of one 5-minute window, listed by day, and read in order", async () => {
       const n = unique();
-      // 2,000 lines/s for 3 s, starting 1 s before a bucket border, written in shuffled batches.
+      // 2,000 lines/s for 3 s, starting 1 s before a window border (and midnight), written in
+      // shuffled batches.
       const start = ns("2024-06-30T23:59:59Z");
       const lines = Array.from({ length: 6000 }, (_, i) =>
         entry({ namespace: n, timeNs: start + BigInt(i) * 500_000n, log: `l${i}` }),
       );
       const shuffled = [...lines].sort(() => Math.random() - 0.5);
       for (let i = 0; i < shuffled.length; i += 1000) await store.write(shuffled.slice(i, i + 1000));
-      const buckets = await cql.execute(
-        `SELECT day, bucket FROM ${keyspace}.log_buckets WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main' AND day IN ?`,
+      const windows = await cql.execute(
+        `SELECT day, window FROM ${keyspace}.log_windows WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main' AND day IN ?`,
         [n, [19904, 19905]],
       );
-      const listed = buckets.rows.map((r) => [r.day as number, new Date(Number(r.bucket)).toISOString()]);
+      const listed = windows.rows.map((r) => [
+        r.day as number,
+        new Date(Number((r.window as bigint) / 1_000_000n)).toISOString(),
+      ]);
       expect(listed).toEqual([
-        [19904, "2024-06-30T23:59:30.000Z"],
+        [19904, "2024-06-30T23:55:00.000Z"],
         [19905, "2024-07-01T00:00:00.000Z"],
       ]);
-      const counts = await Promise.all(buckets.rows.map((r) => rowsInPartition(n, r.bucket as bigint)));
-      expect(counts).toEqual([2000, 4000]);
+      // A chunk per batch and window, each within its window.
+      const chunks = await chunkRows(keyspace, n);
+      expect(chunks.length).toBe(12);
+      for (const c of chunks) {
+        expect(windowOf(c.firstNs)).toBe(c.window);
+        expect(windowOf(c.lastNs)).toBe(c.window);
+      }
+      const perWindow = (w: bigint) => chunks.filter((c) => c.window === w).reduce((sum, c) => sum + c.lines.length, 0);
+      expect([perWindow(windowOf(start)), perWindow(windowOf(start) + WINDOW_NS)]).toEqual([2000, 4000]);
+      const range = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
       const rows = await queryAll(store, {
-        tenant: "",
-        namespace: n,
-        pod: "pod-a",
-        container: "main",
+        ...range,
         startNs: ns("2024-06-30T23:59:59.5Z"),
         endNs: ns("2024-07-01T00:00:01.5Z"),
       });
       expect(rows.map((r) => r.log)).toEqual(lines.slice(1000, 5001).map((e) => e.log));
+      const backward = [];
+      for await (const page of store.read(range, { startNs: start, endNs: start + 3_000_000_000n, direction: "backward" }))
+        backward.push(...page);
+      expect(backward.map((r) => r.log)).toEqual(lines.map((e) => e.log).reverse());
     }, 60_000);
 
     test("short ranges (read directly) and long ranges (through the index) find the same lines", async () => {
       const n = unique();
       const start = ns("2024-08-08T08:00:00Z");
-      // One line every 20 s for 20 minutes: 40 buckets, each with a line or none.
+      // One line every 20 s for 20 minutes: 4 windows.
       const lines = Array.from({ length: 60 }, (_, i) =>
         entry({ namespace: n, timeNs: start + BigInt(i) * 20n * 1_000_000_000n, log: `t+${i * 20}s` }),
       );
@@ -408,11 +459,282 @@ function cassandraSuites(): void {
           startNs: start + BigInt(from) * 1_000_000_000n,
           endNs: start + BigInt(to) * 1_000_000_000n,
         });
-      const short = await q(60, 180); // 3 minutes: 7 buckets
-      const long = await q(0, 1200); // 20 minutes: 41 buckets
+      const short = await q(60, 180); // 3 minutes: 1 window
+      const long = await q(0, 1200); // 20 minutes: 5 windows (the last holds the range's end only)
       expect(short.map((r) => r.log)).toEqual(lines.slice(3, 10).map((e) => e.log));
       expect(long.map((r) => r.log)).toEqual(lines.map((e) => e.log));
     }, 30_000);
+
+    describe("compaction", () => {
+      /** What reads give, every way: forward, backward, filtered, paged. */
+      const views = async (s: CassandraStore, ref: StreamRef) => ({
+        forward: await readAll(s, ref),
+        backward: await readAll(s, ref, { direction: "backward" }),
+        filtered: await readAll(s, ref, { contains: ["needle"] }),
+        paged: await paged(s, ref, "forward", 333),
+        pagedBackward: await paged(s, ref, "backward", 333),
+      });
+
+      test("merges a window's chunks into few: reads the same before and after, inputs gone, a resend after it shows no line twice", async () => {
+        const n = unique();
+        const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+        const base = ns("2024-05-07T07:00:00Z");
+        // 4,000 lines over 6 minutes (two windows), two to a nanosecond, two streams, two
+        // sources, metadata on some; sent in 80 batches of 50, and lines 1000-2000 again cut
+        // differently (chunks that overlap).
+        const lines = Array.from({ length: 4000 }, (_, i) =>
+          entry({
+            namespace: n,
+            timeNs: base + BigInt(Math.floor(i / 2)) * 180_000_000n,
+            log: `line ${i} ${i % 11 ? "hay" : "needle"}`,
+            stream: i % 3 ? "stdout" : "stderr",
+            level: i % 5 ? "info" : "error",
+            podId: i < 2000 ? "uid-1" : "uid-2",
+            metadata: i % 7 ? undefined : { trace: `t${i}` },
+          }),
+        );
+        for (let i = 0; i < lines.length; i += 50) await store.write(lines.slice(i, i + 50));
+        for (let i = 1000; i < 2000; i += 73) await store.write(lines.slice(i, Math.min(i + 73, 2000)));
+        const before = await views(store, ref);
+        expect(before.forward.map((r) => r.log)).toEqual(lines.map((e) => e.log));
+        expect(before.backward).toEqual([...before.forward].reverse());
+        expect(before.paged).toEqual(before.forward);
+        expect(before.pagedBackward).toEqual(before.backward);
+        expect(before.filtered).toEqual(before.forward.filter((r) => r.log.includes("needle")));
+        expect(before.forward[7]!.metadata).toEqual({ trace: "t7" });
+        expect(before.forward.at(-1)!.podId).toBe("uid-2");
+        const inputs = await chunkRows(keyspace, n);
+        expect(inputs.length).toBeGreaterThan(90);
+
+        await store.compactNow();
+        const outputs = await chunkRows(keyspace, n);
+        // One chunk per window (each holds less than a MiB of text), every line once.
+        expect(outputs.map((c) => c.window)).toEqual([windowOf(base), windowOf(base) + WINDOW_NS]);
+        expect(outputs.reduce((sum, c) => sum + c.lines.length, 0)).toBe(4000);
+        const kept = new Set(outputs.map((c) => c.key));
+        expect(inputs.filter((c) => kept.has(c.key))).toEqual([]);
+        // Born when their earliest line was: the first batch.
+        expect(outputs[0]!.born).toBe(inputs.reduce((min, c) => (c.born < min ? c.born : min), inputs[0]!.born));
+        expect(await views(store, ref)).toEqual(before);
+
+        // Resent after compaction, byte-identical and cut differently: no line twice, none moved.
+        await store.write(lines.slice(1950, 2000));
+        await store.write(lines.slice(1900, 2150));
+        expect((await chunkRows(keyspace, n)).length).toBeGreaterThan(2);
+        expect(await views(store, ref)).toEqual(before);
+        await store.compactNow();
+        expect((await chunkRows(keyspace, n)).map((c) => c.lines.length)).toEqual(outputs.map((c) => c.lines.length));
+        expect(await views(store, ref)).toEqual(before);
+        // Nothing left to do: a compaction now writes and deletes nothing.
+        expect(await store.compactWindow(ref, base)).toEqual({ windows: 0, inputs: 0, outputs: 0 });
+      }, 120_000);
+
+      test("a large window becomes full chunks that do not overlap", async () => {
+        const n = unique();
+        const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+        const base = ns("2024-05-07T08:00:00Z");
+        // 3.5 chunks' worth of text in one window, in batches of 200: three full chunks, and a last
+        // one under half full.
+        const lines = Array.from({ length: Math.ceil((3.5 * MAX_CHUNK_TEXT_BYTES) / 505) }, (_, i) =>
+          entry({ namespace: n, timeNs: base + BigInt(i) * 30_000_000n, log: `${i} ${"abcdefghij".repeat(50)}` }),
+        );
+        for (let i = 0; i < lines.length; i += 200) await store.write(lines.slice(i, i + 200));
+        const before = await readAll(store, ref);
+        await store.compactNow();
+        const outputs = await chunkRows(keyspace, n);
+        expect(outputs.length).toBeGreaterThanOrEqual(4);
+        expect(outputs.length).toBeLessThanOrEqual(5);
+        for (let k = 1; k < outputs.length; k++) expect(outputs[k]!.firstNs).toBeGreaterThan(outputs[k - 1]!.lastNs);
+        for (const c of outputs.slice(0, -1))
+          expect(c.lines.reduce((sum, l) => sum + l.log.length, 0)).toBeGreaterThanOrEqual(MAX_CHUNK_TEXT_BYTES);
+        expect(await readAll(store, ref)).toEqual(before);
+        // Later writes to the window merge with its last, partly filled chunk only.
+        const more = Array.from({ length: 100 }, (_, i) =>
+          entry({ namespace: n, timeNs: base + 250_000_000_000n + BigInt(i), log: `more ${i}` }),
+        );
+        await store.write(more.slice(0, 50));
+        await store.write(more.slice(50));
+        const stats = await store.compactWindow(ref, base);
+        expect(stats).toEqual({ windows: 1, inputs: 3, outputs: 1 });
+        const after = await chunkRows(keyspace, n);
+        expect(after.slice(0, -1).map((c) => c.key)).toEqual(outputs.slice(0, -1).map((c) => c.key));
+        expect((await readAll(store, ref)).map((r) => r.log)).toEqual([...lines, ...more].map((e) => e.log));
+      }, 120_000);
+
+      test("runs by itself once a window is quiet, or once it holds many small chunks", async () => {
+        const quiet = await CassandraStore.connect(options({ compactAfterMs: 100 }));
+        const busy = await CassandraStore.connect(options({ compactAfterMs: 3_600_000, compactChunks: 10 }));
+        try {
+          const n = unique();
+          const base = ns("2024-05-07T09:00:00Z");
+          const batch = (k: number, pod: string) =>
+            Array.from({ length: 20 }, (_, i) =>
+              entry({ namespace: n, pod, timeNs: base + BigInt(k * 20 + i) * 1_000_000n, log: `${k}/${i}` }),
+            );
+          for (let k = 0; k < 10; k++) await quiet.write(batch(k, "quiet"));
+          for (let k = 0; k < 10; k++) await busy.write(batch(k, "busy"));
+          const chunksOf = async (pod: string) => (await chunkRows(keyspace, n)).filter((c) => c.pod === pod).length;
+          let chunks = { quiet: 10, busy: 10 };
+          for (let i = 0; i < 200 && (chunks.quiet > 1 || chunks.busy > 1); i++) {
+            await Bun.sleep(100);
+            chunks = { quiet: await chunksOf("quiet"), busy: await chunksOf("busy") };
+          }
+          expect(chunks).toEqual({ quiet: 1, busy: 1 });
+          for (const pod of ["quiet", "busy"]) {
+            const rows = await queryAll(quiet, {
+              tenant: "",
+              namespace: n,
+              pod,
+              container: "main",
+              startNs: 0n,
+              endNs: base + WINDOW_NS,
+            });
+            expect(rows.length).toBe(200);
+          }
+        } finally {
+          await quiet.close();
+          await busy.close();
+        }
+      }, 60_000);
+
+      test("two stores compacting the same window at once, while lines arrive, end with every line once", async () => {
+        const a = await CassandraStore.connect(options({ compactAfterMs: -1 }));
+        const b = await CassandraStore.connect(options({ compactAfterMs: -1 }));
+        try {
+          const n = unique();
+          const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+          const base = ns("2024-05-07T10:00:00Z");
+          const lines = Array.from({ length: 6000 }, (_, i) =>
+            entry({ namespace: n, timeNs: base + BigInt(i) * 40_000_000n, log: `line ${i} ${"y".repeat(i % 50)}` }),
+          );
+          // Three rounds: both stores write a third of the lines each (so both compact the
+          // window), then compact at once while another batch, overlapping, arrives.
+          for (let round = 0; round < 3; round++) {
+            const part = lines.slice(round * 2000, (round + 1) * 2000);
+            for (let i = 0; i < part.length; i += 100) await (i % 200 ? a : b).write(part.slice(i, i + 100));
+            const late = lines.slice(Math.max(0, round * 2000 - 150), round * 2000 + 250);
+            await Promise.all([a.compactNow(), b.compactNow(), a.write(late), b.compactWindow(ref, base)]);
+            const written = lines.slice(0, (round + 1) * 2000).map((e) => e.log);
+            expect((await readAll(a, ref)).map((r) => r.log)).toEqual(written);
+            expect(await readAll(b, ref)).toEqual(await readAll(a, ref));
+          }
+          // Whatever the two left (outputs that overlap, the late batch), one more compaction
+          // leaves chunks that do not overlap, every line stored once.
+          await a.compactWindow(ref, base);
+          const chunks = await chunkRows(keyspace, n);
+          for (let k = 1; k < chunks.length; k++) expect(chunks[k]!.firstNs).toBeGreaterThan(chunks[k - 1]!.lastNs);
+          expect(chunks.reduce((sum, c) => sum + c.lines.length, 0)).toBe(6000);
+          expect((await readAll(b, ref)).map((r) => r.log)).toEqual(lines.map((e) => e.log));
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      }, 120_000);
+
+      test("a read whose chunks are compacted away under it reads on from its last row, every line once", async () => {
+        const n = unique();
+        const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+        const base = ns("2024-05-07T10:30:00Z");
+        const lines = Array.from({ length: 2000 }, (_, i) =>
+          entry({ namespace: n, timeNs: base + BigInt(i) * 1_000_000n, log: `l${i}` }),
+        );
+        for (let i = 0; i < lines.length; i += 100) await store.write(lines.slice(i, i + 100));
+        for (const direction of ["forward", "backward"] as const) {
+          // A limited read fetches one chunk at first: the others it listed are still to fetch
+          // when compaction replaces them.
+          const read = store.read(ref, { startNs: base, endNs: base + WINDOW_NS, direction, limitHint: 50 });
+          const it = read[Symbol.asyncIterator]();
+          const rows: OrderedRow[] = [];
+          const first = await it.next();
+          if (!first.done) rows.push(...first.value);
+          expect(rows.length).toBeLessThan(100);
+          await store.compactWindow(ref, base);
+          expect((await chunkRows(keyspace, n)).length).toBe(1);
+          for (let guard = 0; guard < 1000; guard++) {
+            const next = await it.next();
+            if (next.done) break;
+            rows.push(...next.value);
+          }
+          const expected = lines.map((e) => e.log);
+          expect(rows.map((r) => r.log)).toEqual(direction === "forward" ? expected : expected.reverse());
+        }
+      }, 60_000);
+
+      test("close stops it: a store closed during a compaction closes, and its window reads whole", async () => {
+        const s = await CassandraStore.connect(options({ compactAfterMs: -1 }));
+        const n = unique();
+        const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+        const base = ns("2024-05-07T11:00:00Z");
+        const lines = Array.from({ length: 3000 }, (_, i) =>
+          entry({ namespace: n, timeNs: base + BigInt(i) * 1_000_000n, log: `l${i}` }),
+        );
+        for (let i = 0; i < lines.length; i += 100) await s.write(lines.slice(i, i + 100));
+        const compacting = s.compactNow().catch(() => {});
+        await s.close();
+        await compacting;
+        expect((await queryAll(store, { ...ref, startNs: 0n, endNs: base + WINDOW_NS })).map((r) => r.log)).toEqual(
+          lines.map((e) => e.log),
+        );
+      }, 60_000);
+    });
+
+    test("a keyspace with lines from before chunks reads them merged with chunks written since, a line in both once", async () => {
+      const ks = `${keyspace}_legacy`;
+      // The tables of a keyspace from before chunks; the store adds the new ones.
+      for (const statement of schemaStatements(options({ keyspace: ks }))) {
+        if (!statement.includes(".log_chunks") && !statement.includes(".log_windows")) await cql.execute(statement);
+      }
+      const n = unique();
+      const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+      const base = ns("2024-05-08T08:00:00Z");
+      // 10 s apart over 10 minutes: two windows, twenty 30-second buckets; two lines share a nanosecond.
+      const lines = Array.from({ length: 60 }, (_, i) =>
+        entry({
+          namespace: n,
+          timeNs: base + BigInt(i === 21 ? 20 : i) * 10_000_000_000n,
+          log: `line ${i}`,
+          podId: i < 30 ? "old-uid" : "pod-id-1",
+          metadata: i === 5 || i === 35 ? { trace: `t${i}` } : undefined,
+        }),
+      );
+      // Lines 0-39 as the store wrote them before chunks: a row per line.
+      await writeLegacyLines(ks, lines.slice(0, 40));
+      const s = await CassandraStore.connect(options({ keyspace: ks, compactAfterMs: -1 }));
+      try {
+        expect((s as unknown as { legacy: boolean }).legacy).toBe(true);
+        // Lines 30-59 written since: 30-39 are in both, with other order numbers (another batch).
+        await s.write(lines.slice(30));
+        const forward = await readAll(s, ref);
+        expect(forward.map((r) => r.log)).toEqual(lines.map((e) => e.log));
+        expect(forward.map((r) => r.podId)).toEqual(lines.map((e) => e.podId));
+        expect(forward[5]!.metadata).toEqual({ trace: "t5" });
+        expect(forward[35]!.metadata).toEqual({ trace: "t35" });
+        // Of a line in both, the copy stored first (log_lines').
+        const legacySeqs = sequenceNumbers(lines.slice(0, 40));
+        expect(forward.slice(30, 40).map((r) => r.seq)).toEqual(legacySeqs.slice(30, 40));
+        expect(await readAll(s, ref, { direction: "backward" })).toEqual([...forward].reverse());
+        expect(await paged(s, ref, "forward", 7)).toEqual(forward);
+        expect(await paged(s, ref, "backward", 7)).toEqual([...forward].reverse());
+        // A short range (read directly) and a limited backward read see both tables as well.
+        const short = await readAll(s, ref, { startNs: base + 280_000_000_000n, endNs: base + 320_000_000_000n });
+        expect(short.map((r) => r.log)).toEqual(["line 28", "line 29", "line 30", "line 31", "line 32"]);
+        const last = (await readAll(s, ref, { direction: "backward", limitHint: 25 })).slice(0, 25);
+        expect(last.map((r) => r.log)).toEqual(
+          lines
+            .slice(35)
+            .map((e) => e.log)
+            .reverse(),
+        );
+        // Chunks hold what was written since only.
+        expect((await chunkRows(ks, n)).flatMap((c) => c.lines.map((l) => l.log))).toEqual(lines.slice(30).map((e) => e.log));
+        await s.compactNow();
+        expect(await readAll(s, ref)).toEqual(forward);
+      } finally {
+        await s.close();
+      }
+      // A keyspace whose log_lines holds nothing reads chunks only.
+      expect((store as unknown as { legacy: boolean }).legacy).toBe(false);
+    }, 60_000);
 
     test("a full write queue is refused as busy (503 with Retry-After), never as bad input", async () => {
       const small = await CassandraStore.connect(options({ writeBufferSize: 100, writeConcurrency: 1 }));
@@ -491,24 +813,75 @@ function cassandraSuites(): void {
       }
     }, 60_000);
 
-    test("what Cassandra itself refuses as invalid costs only those lines (a schema that takes ASCII only)", async () => {
-      // A real refusal: the lines table of this keyspace was made with `log ascii`, so Cassandra
-      // answers "Invalid byte for ascii" to any other text, batch or single row.
+    test("what Cassandra itself refuses for good costs only the lines it refuses alone (a chunk table whose pod_name takes ASCII only)", async () => {
+      // A real refusal: log_chunks of this keyspace was made with `pod_name ascii`, so Cassandra
+      // answers "Invalid byte for ascii" to a chunk of any other pod name. (Chunks are blobs:
+      // Cassandra cannot refuse a line's text any more, only what the chunk's key holds.)
       const mismatched = `${keyspace}_ascii`;
       for (const statement of schemaStatements(options({ keyspace: mismatched }))) {
-        await cql.execute(statement.replace("stream text, log text", "stream text, log ascii"));
+        await cql.execute(
+          statement.replace(
+            "pod_name text, container_name text, window bigint,",
+            "pod_name ascii, container_name text, window bigint,",
+          ),
+        );
       }
       const own = await CassandraStore.connect(options({ keyspace: mismatched }));
       try {
         const n = unique();
-        const logs = ["plain 1", "café", "plain 2", "plain 3", "naïve", "plain 4"];
-        const result = await own.write(logs.map((log, i) => entry({ namespace: n, timeNs: BigInt(i + 1), log })));
+        const pods = ["web", "wéb", "web", "web", "wéb", "web"];
+        const result = await own.write(
+          pods.map((pod, i) => entry({ namespace: n, pod, timeNs: BigInt(i + 1), log: `${pod} ${i}` })),
+        );
+        // Both lines of the refused chunk were tried alone, and refused alone: no 503 to retry forever.
         expect(result.rejected.map((r) => r.index)).toEqual([1, 4]);
         for (const r of result.rejected) expect(r.detail).toContain("Invalid byte for ascii");
-        const rows = await queryAll(own, { tenant: "", namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: 100n });
-        expect(rows.map((r) => r.log)).toEqual(["plain 1", "plain 2", "plain 3", "plain 4"]);
+        const rows = await queryAll(own, { tenant: "", namespace: n, pod: "web", container: "main", startNs: 0n, endNs: 100n });
+        expect(rows.map((r) => r.log)).toEqual(["web 0", "web 2", "web 3", "web 5"]);
       } finally {
         await own.close();
+      }
+    }, 60_000);
+
+    test("a chunk over the request limit is cut until each part fits; a line that cannot fit alone is rejected", async () => {
+      // Incompressible text, and a request limit of 128 KiB: a batch's chunks of 300 KB of text are
+      // halved until each part fits, and a line whose compressed form is over the limit is refused
+      // unsent.
+      const small = await CassandraStore.connect(options({ maxRequestBytes: 128 * 1024, compactAfterMs: -1 }));
+      try {
+        const n = unique();
+        const noise = (k: number, bytes: number) =>
+          Buffer.from(crypto.getRandomValues(new Uint8Array(bytes)))
+            .toString("base64")
+            .slice(0, bytes) + k;
+        const base = ns("2024-05-06T06:00:00Z");
+        const lines = Array.from({ length: 16 }, (_, i) =>
+          entry({ namespace: n, timeNs: base + BigInt(i), log: noise(i, 60 * 1024) }),
+        );
+        // Under the limit alone, over it with its metadata (which no check before the chunk sees).
+        lines.push(
+          entry({ namespace: n, timeNs: base + 100n, log: noise(99, 200 * 1024), metadata: { big: noise(98, 200 * 1024) } }),
+        );
+        const result = await small.write(lines);
+        expect(result.rejected.map((r) => r.index)).toEqual([16]);
+        expect(result.rejected[0]!.detail).toContain("larger than Cassandra takes in one request");
+        const chunks = await chunkRows(keyspace, n);
+        expect(chunks.length).toBeGreaterThan(4);
+        for (const c of chunks) expect(c.data.length).toBeLessThanOrEqual(128 * 1024);
+        const rows = await queryAll(small, {
+          tenant: "",
+          namespace: n,
+          pod: "pod-a",
+          container: "main",
+          startNs: base,
+          endNs: base + 1000n,
+        });
+        expect(rows.map((r) => r.log)).toEqual(lines.slice(0, 16).map((e) => e.log));
+        // The same batch again cuts the same chunks.
+        await small.write(lines);
+        expect((await chunkRows(keyspace, n)).map((c) => c.key)).toEqual(chunks.map((c) => c.key));
+      } finally {
+        await small.close();
       }
     }, 60_000);
 
@@ -610,18 +983,139 @@ function cassandraSuites(): void {
   });
 }
 
-/** Start (epoch ms) of the data partition that holds a time. */
+/** Every row of a stream's read, with pod id, container id and metadata. */
+async function readAll(s: CassandraStore, ref: StreamRef, range: Partial<StreamRead> = {}): Promise<OrderedRow[]> {
+  const out: OrderedRow[] = [];
+  const read: StreamRead = {
+    startNs: 0n,
+    endNs: ns("2030-01-01T00:00:00Z"),
+    direction: "forward",
+    withSource: true,
+    ...range,
+  };
+  for await (const page of s.read(ref, read)) out.push(...page);
+  return out;
+}
+
+/** The same rows, read in pages of `limit` rows from a cursor, as a client pages. */
+async function paged(s: CassandraStore, ref: StreamRef, direction: "forward" | "backward", limit: number): Promise<OrderedRow[]> {
+  const out: OrderedRow[] = [];
+  let after: OrderedRow | undefined;
+  for (let guard = 0; guard < 1000; guard++) {
+    const page: OrderedRow[] = [];
+    const read: StreamRead = {
+      startNs: 0n,
+      endNs: ns("2030-01-01T00:00:00Z"),
+      direction,
+      after,
+      limitHint: limit,
+      withSource: true,
+    };
+    for await (const p of s.read(ref, read)) {
+      page.push(...p);
+      if (page.length >= limit) break;
+    }
+    if (page.length === 0) return out;
+    out.push(...page.slice(0, limit));
+    after = out.at(-1);
+  }
+  throw new Error("paging did not end");
+}
+/** Start (epoch ms) of the 30-second partition of log_lines that holds a time. */
 function bucketStartMs(timeNs: bigint): bigint {
   return (timeNs / (BigInt(BUCKET_SECONDS) * 1_000_000_000n)) * BigInt(BUCKET_SECONDS) * 1000n;
 }
 
-/** Rows of one data partition of pod-a/main in the test keyspace, counted by Cassandra. */
-async function rowsInPartition(namespace: string, bucket: bigint): Promise<number> {
+/**
+ * Writes a batch as the store wrote it before chunks, with its statements: a log_lines row per
+ * line, the bucket and day index, the sources.
+ */
+async function writeLegacyLines(ks: string, entries: LogEntry[]): Promise<void> {
+  const ids = lineIds(entries);
+  const seqs = sequenceNumbers(entries);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const bucket = bucketStartMs(e.timeNs);
+    const day = Number(bucket / 86_400_000n);
+    const source = BigInt.asIntN(64, Bun.hash.wyhash(sourceKey(e)));
+    const names = [e.namespace, e.pod, e.container];
+    await cql.execute(
+      `INSERT INTO ${ks}.log_lines (namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, source, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        ...names,
+        bucket,
+        e.timeNs,
+        ids[i],
+        BigInt(seqs[i]!),
+        e.stream,
+        e.log,
+        source,
+        e.metadata ? JSON.stringify(e.metadata) : null,
+      ],
+      { prepare: true },
+    );
+    await cql.execute(
+      `INSERT INTO ${ks}.log_buckets (namespace, pod_name, container_name, day, bucket) VALUES (?, ?, ?, ?, ?)`,
+      [...names, day, bucket],
+      {
+        prepare: true,
+      },
+    );
+    await cql.execute(
+      `INSERT INTO ${ks}.log_days (namespace, pod_name, container_name, day) VALUES (?, ?, ?, ?)`,
+      [...names, day],
+      {
+        prepare: true,
+      },
+    );
+    await cql.execute(
+      `INSERT INTO ${ks}.log_sources (namespace, pod_name, container_name, source, pod_id, docker_id, host, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [...names, source, e.podId, e.dockerId, e.host, e.labels],
+      { prepare: true },
+    );
+  }
+}
+
+/** A row of log_chunks, its lines decoded. */
+interface ChunkRow {
+  pod: string;
+  window: bigint;
+  firstNs: bigint;
+  lastNs: bigint;
+  key: bigint;
+  born: bigint;
+  /** Seconds left to live; null: none. */
+  ttl: number | null;
+  data: Buffer;
+  lines: ChunkLine[];
+}
+
+/** The chunks of a namespace in a keyspace, by pod, window, first time and key. */
+async function chunkRows(ks: string, namespace: string): Promise<ChunkRow[]> {
   const rs = await cql.execute(
-    `SELECT count(*) AS n FROM ${keyspace}.log_lines WHERE namespace = ? AND pod_name = 'pod-a' AND container_name = 'main' AND bucket = ?`,
-    [namespace, bucket],
+    `SELECT pod_name, window, first_ts, last_ts, chunk, born, data, TTL(data) AS ttl FROM ${ks}.log_chunks WHERE namespace = ? ALLOW FILTERING`,
+    [namespace],
+    { prepare: true },
   );
-  return Number(rs.rows[0]!.n);
+  const rows = rs.rows.map((r): ChunkRow => {
+    const chunk = decodeChunk(r.data as Buffer);
+    return {
+      pod: r.pod_name as string,
+      window: r.window as bigint,
+      firstNs: r.first_ts as bigint,
+      lastNs: r.last_ts as bigint,
+      key: r.chunk as bigint,
+      born: r.born as bigint,
+      ttl: r.ttl as number | null,
+      data: r.data as Buffer,
+      lines: Array.from({ length: chunk.n }, (_, i) => lineOf(chunk, i)),
+    };
+  });
+  const cmp = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
+  return rows.sort(
+    (a, b) =>
+      (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0) || cmp(a.window, b.window) || cmp(a.firstNs, b.firstNs) || cmp(a.key, b.key),
+  );
 }
 
 async function outageAndRecovery(

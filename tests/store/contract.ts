@@ -10,6 +10,7 @@ import {
   type MinuteCount,
   type OrderedRow,
   type StreamInfo,
+  type StreamRead,
   type StreamRef,
 } from "../../src/store/store.ts";
 import { NS_PER_SECOND, nowNs } from "../../src/time.ts";
@@ -703,6 +704,88 @@ export function storeContract(
             expect(streams.default!.firstNs).toBeGreaterThanOrEqual(now - HOUR);
             expect((await store.streams("", now - 401n * DAY, now - 399n * DAY)).map((s) => s.namespace)).toEqual(["forever"]);
           });
+        },
+        Math.max(t, 60_000),
+      );
+    });
+
+    describe("chunks and their compaction", () => {
+      // 3,000 lines over 20 minutes (4 windows), two to a nanosecond, of two streams and levels,
+      // sent in batches of 100, resent byte-identical and cut differently before and after the
+      // windows are compacted.
+      const n = unique();
+      const base = ns("2024-03-01T10:00:00Z");
+      const lines = Array.from({ length: 3000 }, (_, i) =>
+        entry({
+          namespace: n,
+          timeNs: base + BigInt(Math.floor(i / 2)) * 800_000_000n,
+          log: `${i % 3 ? "GET" : "POST"} /items/${(i * 7919) % 1009} took=${i % 97}ms ${"é".repeat(i % 2)}`,
+          stream: i % 5 ? "stdout" : "stderr",
+          level: i % 7 ? "info" : "error",
+        }),
+      );
+      const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+      /** The rows of a read, at most `limit` of them (the read is left there, as a limited query leaves it). */
+      const all = async (over: Partial<StreamRead> = {}, limit = Number.POSITIVE_INFINITY) => {
+        const out: OrderedRow[] = [];
+        const range: StreamRead = { startNs: base - 1n, endNs: base + 3_600n * NS_PER_SECOND, direction: "forward", ...over };
+        for await (const page of store.read(ref, range)) {
+          out.push(...page);
+          if (out.length >= limit) break;
+        }
+        return out.slice(0, limit);
+      };
+
+      test(
+        "every line once, in order, whatever the resends, before and after compaction; the counts unchanged",
+        async () => {
+          expect(typeof store.compactNow).toBe("function");
+          for (let i = 0; i < 3000; i += 100) await store.write(lines.slice(i, i + 100));
+          await store.write(lines.slice(1000, 1100)); // byte-identical
+          for (let i = 30; i < 3000; i += 370) await store.write(lines.slice(i, i + 370)); // cut differently
+          const expected = lines.map((e) => e.log);
+          const before = await all();
+          expect(before.map((r) => r.log)).toEqual(expected);
+          const backward = await all({ direction: "backward" });
+          expect(backward).toEqual([...before].reverse());
+          await store.compactNow!();
+          expect(await all()).toEqual(before);
+          expect(await all({ direction: "backward" })).toEqual(backward);
+          // Resent after compaction, whole and cut differently: still once each.
+          await store.write(lines.slice(2000, 2100));
+          await store.write(lines.slice(1950, 2450));
+          expect(await all()).toEqual(before);
+          await store.compactNow!();
+          expect(await all()).toEqual(before);
+          // Counts are kept at write time: compaction does not touch them.
+          if (store.countsDeduplicated)
+            expect(await countsOf(store, ref, base - MINUTE_NS, base + 3_600n * NS_PER_SECOND)).toEqual(expectedCounts(lines));
+        },
+        Math.max(t, 60_000),
+      );
+
+      test(
+        "after compaction: ranges cut exactly, cursors page exactly, filters find what a line-by-line test finds",
+        async () => {
+          const from = base + 300n * NS_PER_SECOND - 800_000_000n; // across a window's border
+          const to = base + 601n * NS_PER_SECOND;
+          const inRange = lines.filter((e) => e.timeNs >= from && e.timeNs <= to).map((e) => e.log);
+          expect((await all({ startNs: from, endNs: to })).map((r) => r.log)).toEqual(inRange);
+          for (const direction of ["forward", "backward"] as const) {
+            const whole = await all({ direction });
+            const paged: OrderedRow[] = [];
+            let after: OrderedRow | undefined;
+            for (let guard = 0; guard < 50; guard++) {
+              const page = await all({ direction, after, limitHint: 293 }, 293);
+              if (page.length === 0) break;
+              paged.push(...page);
+              after = page.at(-1);
+            }
+            expect(paged).toEqual(whole);
+            const filtered = await all({ direction, contains: ["took=42ms"] });
+            expect(filtered).toEqual(whole.filter((r) => r.log.includes("took=42ms")));
+            expect(filtered.length).toBeGreaterThan(20);
+          }
         },
         Math.max(t, 60_000),
       );

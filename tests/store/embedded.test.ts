@@ -5,10 +5,11 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseRetentionRules, RetentionPolicy } from "../../src/store/retention.ts";
-import { SELECT_PAGE } from "../../src/store/sqlite-schema.ts";
+import { selectChunksSql } from "../../src/store/sqlite-schema.ts";
 import { EmbeddedStore } from "../../src/store/sqlite.ts";
+import { lineIds, sequenceNumbers } from "../../src/store/lines.ts";
 import { StoreBusyError, StoreUnavailableError, type LogEntry, type StoreOperation } from "../../src/store/store.ts";
-import { entry, ns, queryAll, unique } from "../helpers.ts";
+import { entry, ns, queryAll, storedLines, unique } from "../helpers.ts";
 import { storeContract } from "./contract.ts";
 
 const dirs: string[] = [];
@@ -62,9 +63,7 @@ describe("embedded store", () => {
     ]);
     await store.close();
     const db = new Database(join(dir, "logs.sqlite"), { readonly: true });
-    const rows = db
-      .query("SELECT s.pod_id, s.docker_id, s.host, s.labels FROM lines l JOIN sources s ON s.id = l.source_id ORDER BY l.ts")
-      .values();
+    const rows = storedLines(db).map((l) => [l.source.podId, l.source.dockerId, l.source.host, l.source.labels]);
     db.close();
     expect(rows).toEqual([
       ["uid-1", "c1", "node-a", '{"app":"x","tier":"web"}'],
@@ -72,16 +71,20 @@ describe("embedded store", () => {
     ]);
   });
 
-  test("the query uses the (container, time) index and sorts only rows of equal time", async () => {
+  test("a read lists a container's chunks through the (container, window) index, in order, without sorting", async () => {
     const store = new EmbeddedStore({ dataDir: ":memory:" });
     // The plan is part of the design: a full scan here would make /query slow on big data.
     const db = (store as unknown as { db: Database }).db;
-    const plan = (db.query(`EXPLAIN QUERY PLAN ${SELECT_PAGE}`).all(1, 0, 5, -1, 0, 100) as { detail: string }[])
-      .map((p) => p.detail)
-      .join(" | ");
-    expect(plan).toContain("USING INDEX lines_by_time (container_id=? AND ts>? AND ts<?)");
-    expect(plan).toContain("USE TEMP B-TREE FOR LAST 2 TERMS OF ORDER BY");
-    expect(plan).not.toContain("SCAN");
+    for (const direction of ["forward", "backward"] as const) {
+      const plan = (
+        db.query(`EXPLAIN QUERY PLAN ${selectChunksSql(direction)}`).all(1, 0, 5, 0, 100, 0, 0, 0, 256) as { detail: string }[]
+      )
+        .map((p) => p.detail)
+        .join(" | ");
+      expect(plan).toContain("USING INDEX chunks_by_window (container_id=? AND win>? AND win<?)");
+      expect(plan).not.toContain("TEMP B-TREE");
+      expect(plan).not.toContain("SCAN");
+    }
     await store.close();
   });
 
@@ -115,7 +118,7 @@ describe("embedded store", () => {
     const alone = tempDir();
     copyFileSync(join(dir, "logs.sqlite"), join(alone, "logs.sqlite"));
     const db = new Database(join(alone, "logs.sqlite"), { readonly: true });
-    expect((db.query("SELECT count(*) AS n FROM lines").get() as { n: number }).n).toBe(20_000);
+    expect(storedLines(db).length).toBe(20_000);
     db.close();
   });
 
@@ -143,41 +146,36 @@ describe("embedded store", () => {
     await store.close();
   });
 
-  test("a line SQLite refuses costs only itself, also when its batch was committed with others", async () => {
+  test("a chunk SQLite refuses costs only its own lines, also when its batch was committed with others", async () => {
     const dir = tempDir();
     const store = new EmbeddedStore({ dataDir: dir });
     await store.write([]); // the writer has created the schema
-    // A real refusal by SQLite itself: a trigger that aborts one line.
+    // A real refusal by SQLite itself: a trigger that aborts the chunks of one container.
     const admin = new Database(join(dir, "logs.sqlite"));
     admin.run(
-      "CREATE TRIGGER refuse_poison BEFORE INSERT ON lines WHEN NEW.log = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned line'); END",
+      `CREATE TRIGGER refuse_poison BEFORE INSERT ON chunks
+       WHEN NEW.container_id IN (SELECT id FROM containers WHERE pod = 'poison')
+       BEGIN SELECT RAISE(ABORT, 'poisoned chunk'); END`,
     );
     admin.close();
     const n = unique();
-    const lines = (prefix: string, from: number, poisonAt = -1): LogEntry[] =>
-      Array.from({ length: 120 }, (_, i) =>
-        entry({ namespace: n, timeNs: BigInt(from + i), log: i === poisonAt ? "poison" : `${prefix}${i}` }),
-      );
-    // Sent together, so that the writer commits them in one group.
+    const lines = (pod: string, from: number): LogEntry[] =>
+      Array.from({ length: 120 }, (_, i) => entry({ namespace: n, pod, timeNs: BigInt(from + i), log: `${pod}${i}` }));
+    // Sent together, so that the writer commits them in one group; the bad batch holds lines of
+    // a good container too.
     const [good, bad, other] = await Promise.all([
-      store.write(lines("g", 1000)),
-      store.write(lines("b", 2000, 70)),
-      store.write(lines("o", 3000)),
+      store.write(lines("pod-a", 1000)),
+      store.write([...lines("pod-b", 2000), ...lines("poison", 2000)]),
+      store.write(lines("pod-a", 3000)),
     ]);
     expect(good).toEqual({ deduplicated: 0, rejected: [] });
     expect(other).toEqual({ deduplicated: 0, rejected: [] });
     expect(bad.deduplicated).toBe(0);
-    expect(bad.rejected).toEqual([{ index: 70, detail: expect.stringContaining("poisoned line") }]);
-    const rows = await queryAll(store, {
-      tenant: "",
-      namespace: n,
-      pod: "pod-a",
-      container: "main",
-      startNs: 0n,
-      endNs: 10_000n,
-    });
-    expect(rows.length).toBe(359);
-    expect(rows.some((r) => r.log === "poison")).toBe(false);
+    expect(bad.rejected.map((r) => r.index)).toEqual(Array.from({ length: 120 }, (_, i) => 120 + i));
+    expect(bad.rejected[0]!.detail).toContain("poisoned chunk");
+    const read = async (pod: string) =>
+      (await queryAll(store, { tenant: "", namespace: n, pod, container: "main", startNs: 0n, endNs: 10_000n })).length;
+    expect([await read("pod-a"), await read("pod-b"), await read("poison")]).toEqual([240, 120, 0]);
     await store.close();
   });
 
@@ -193,7 +191,7 @@ describe("embedded store", () => {
     ]);
     await plain.close();
     const admin = new Database(join(dir, "logs.sqlite"));
-    admin.run("CREATE TRIGGER keep_lines BEFORE DELETE ON lines BEGIN SELECT RAISE(ABORT, 'deletes refused'); END");
+    admin.run("CREATE TRIGGER keep_lines BEFORE DELETE ON chunks BEGIN SELECT RAISE(ABORT, 'deletes refused'); END");
     admin.close();
     const errors: [StoreOperation, string][] = [];
     const store = new EmbeddedStore({
@@ -205,7 +203,7 @@ describe("embedded store", () => {
     expect(await store.sweep()).toBe(0);
     expect(errors).toEqual([["retention", expect.stringContaining("deletes refused")]]);
     // The old line is still stored, and past retention: neither read nor listed.
-    expect(countRows(dir, "SELECT count(*) FROM lines")).toBe(2);
+    expect(countRows(dir, "SELECT sum(lines) FROM chunks")).toBe(2);
     const rows = await queryAll(store, { tenant: "", namespace: n, pod: "pod-a", container: "main", startNs: 0n, endNs: nowNs });
     expect(rows.map((r) => r.log)).toEqual(["recent"]);
     const [listed] = (await store.streams("", 0n, nowNs)).filter((s) => s.namespace === n);
@@ -239,10 +237,11 @@ describe("embedded store", () => {
     const retention = new RetentionPolicy(86_400, parseRetentionRules("tenant-a/*=30d,short=1h,keep=0"));
     const store = new EmbeddedStore({ dataDir: dir, retention });
     expect(await store.sweep()).toBe(4);
-    const kept = countRows(
-      dir,
-      `SELECT group_concat(log, ' | ') FROM (SELECT l.log FROM lines l JOIN containers c ON c.id = l.container_id ORDER BY c.tenant, c.namespace, l.ts)`,
-    );
+    const db = new Database(join(dir, "logs.sqlite"), { readonly: true });
+    const kept = storedLines(db)
+      .map((l) => l.log)
+      .join(" | ");
+    db.close();
     expect(kept).toBe("keep, 400d | plain, 2h | short, 10m | tenant-a plain, 2d | tenant-a short, 2h");
     // The container of only expired lines is gone, with its stream rows; no stream row is left
     // past its retention or without a container.
@@ -301,7 +300,7 @@ describe("embedded store", () => {
     );
     const [deleted] = await Promise.all([store.sweep(), store.write(fresh)]);
     expect(deleted).toBe(50_000);
-    expect(countRows(dir, "SELECT count(*) FROM lines")).toBe(100);
+    expect(countRows(dir, "SELECT sum(lines) FROM chunks")).toBe(100);
     const rows = await queryAll(store, {
       tenant: "",
       namespace: "bulk",
@@ -354,40 +353,108 @@ describe("embedded store", () => {
     await store.close();
   });
 
-  test("a database from before the counts and the metadata column gets both when opened", async () => {
+  test("a database from before chunks, counts, tenants and the metadata column has its lines moved into chunks when opened", async () => {
     const dir = tempDir();
-    const n = unique();
     const base = ns("2024-03-01T10:00:00Z");
-    const first = new EmbeddedStore({ dataDir: dir });
-    await first.write([
-      entry({ namespace: n, timeNs: base, log: "ünï", level: "info" }),
-      entry({ namespace: n, timeNs: base + 61n * 1_000_000_000n, log: "two", stream: "stderr" }),
-      entry({ namespace: n, timeNs: base + 62n * 1_000_000_000n, log: "three", stream: "stderr" }),
-    ]);
-    await first.close();
-    const admin = new Database(join(dir, "logs.sqlite"));
-    admin.run("DROP TABLE counts");
-    admin.run("ALTER TABLE lines DROP COLUMN metadata");
-    admin.close();
+    // The schema of the first releases, by hand: a row per line, no tenant, no counts.
+    const old = new Database(join(dir, "logs.sqlite"), { create: true });
+    old.run(`CREATE TABLE containers (id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, pod TEXT NOT NULL,
+             container TEXT NOT NULL, UNIQUE (namespace, pod, container))`);
+    old.run(`CREATE TABLE sources (id INTEGER PRIMARY KEY, pod_id TEXT NOT NULL, docker_id TEXT NOT NULL, host TEXT NOT NULL,
+             labels TEXT NOT NULL, UNIQUE (pod_id, docker_id, host, labels))`);
+    old.run(`CREATE TABLE lines (container_id INTEGER NOT NULL, ts INTEGER NOT NULL, id INTEGER NOT NULL, stream TEXT NOT NULL,
+             log TEXT NOT NULL, source_id INTEGER NOT NULL, seq INTEGER NOT NULL DEFAULT 0)`);
+    old.run("CREATE UNIQUE INDEX lines_by_time ON lines (container_id, ts, id)");
+    old.run("INSERT INTO containers VALUES (1, 'old-ns', 'pod-a', 'main'), (2, 'old-ns', 'pod-b', 'main')");
+    old.run(`INSERT INTO sources VALUES (1, 'uid-1', 'docker-1', 'node-1', '{"app":"old"}')`);
+    // pod-a: three lines; pod-b: 120,000 lines (more than one slice of the move), 3 per nanosecond.
+    const insert = old.prepare("INSERT INTO lines VALUES (?, ?, ?, ?, ?, 1, ?)");
+    const few = [
+      entry({ namespace: "old-ns", timeNs: base, log: "ünï" }),
+      entry({ namespace: "old-ns", timeNs: base + 61n * 1_000_000_000n, log: "two", stream: "stderr" }),
+      entry({ namespace: "old-ns", timeNs: base + 62n * 1_000_000_000n, log: "three", stream: "stderr" }),
+    ];
+    const many = Array.from({ length: 120_000 }, (_, i) =>
+      entry({ namespace: "old-ns", pod: "pod-b", timeNs: base + BigInt(Math.floor(i / 3)) * 1_000_000n, log: `bulk ${i}` }),
+    );
+    old.transaction(() => {
+      for (const [cid, batch] of [
+        [1, few],
+        [2, many],
+      ] as const) {
+        const ids = lineIds(batch);
+        const seqs = sequenceNumbers(batch);
+        batch.forEach((e, i) => insert.run(cid, e.timeNs, ids[i]!, e.stream, e.log, seqs[i]!));
+      }
+    })();
+    old.close();
+
     const store = new EmbeddedStore({ dataDir: dir });
-    const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+    const ref = (pod: string) => ({ tenant: "", namespace: "old-ns", pod, container: "main" });
+    // Every line is in chunks now, and the table of lines is gone.
+    const db = new Database(join(dir, "logs.sqlite"), { readonly: true });
+    expect(db.query("SELECT name FROM sqlite_master WHERE name = 'lines'").get()).toBeNull();
+    expect(storedLines(db).length).toBe(120_003);
+    db.close();
+    // Counts built from the lines: their level was not kept. The line exactly on a minute counts in
+    // the minute it ends, (m, m + 1 min].
     const counts = [];
-    for await (const page of store.counts(ref, 0n, base + 3600n * 1_000_000_000n)) counts.push(...page);
-    // Built from the lines: their level was not kept. The line exactly on a minute counts in the
-    // minute it ends, (m, m + 1 min].
+    for await (const page of store.counts(ref("pod-a"), 0n, base + 3600n * 1_000_000_000n)) counts.push(...page);
     expect(counts).toEqual([
       { minuteNs: base - 60n * 1_000_000_000n, stream: "stdout", level: "", lines: 1, bytes: 5 },
       { minuteNs: base + 60n * 1_000_000_000n, stream: "stderr", level: "", lines: 2, bytes: 8 },
     ]);
-    await store.write([entry({ namespace: n, timeNs: base + 1n, log: "new", metadata: { trace: "t1" } })]);
+    // Read back as they were, in order, with their source; a resend (cut differently: taken for a
+    // resend, counted) adds nothing.
+    expect(await store.write(many.slice(50_000, 70_000))).toEqual({ deduplicated: 20_000, rejected: [] });
+    await store.write([entry({ namespace: "old-ns", timeNs: base + 1n, log: "new", metadata: { trace: "t1" } })]);
     const rows = [];
-    for await (const page of store.read(ref, { startNs: base, endNs: base + 1n, direction: "forward", withSource: true }))
+    for await (const page of store.read(ref("pod-a"), {
+      startNs: base,
+      endNs: base + 1n,
+      direction: "forward",
+      withSource: true,
+    }))
       rows.push(...page);
-    expect(rows.map((r) => [r.log, r.metadata])).toEqual([
-      ["ünï", undefined],
-      ["new", { trace: "t1" }],
+    expect(rows.map((r) => [r.log, r.metadata, r.podId])).toEqual([
+      ["ünï", undefined, "uid-1"],
+      ["new", { trace: "t1" }, "pod-id-1"],
     ]);
+    const bulk = await queryAll(store, { ...ref("pod-b"), startNs: 0n, endNs: base * 2n });
+    expect(bulk.map((r) => r.log)).toEqual(many.map((e) => e.log));
+    expect((await store.streams("", 0n, base * 2n)).map((s) => s.pod).sort()).toEqual(["pod-a", "pod-b"]);
     await store.close();
+  }, 60_000);
+
+  test("compaction merges a window's small chunks into one, in one transaction; reads are the same before and after", async () => {
+    const dir = tempDir();
+    const n = unique();
+    const base = ns("2024-03-01T10:00:00Z");
+    const store = new EmbeddedStore({ dataDir: dir, compactAfterMs: -1 });
+    const lines = Array.from({ length: 2000 }, (_, i) =>
+      entry({ namespace: n, timeNs: base + BigInt(Math.floor(i / 2)) * 100_000_000n, log: `line ${i % 37} of ${i}` }),
+    );
+    // Batches of 100, and the same lines resent cut differently: one chunk per batch, no line twice.
+    for (let i = 0; i < 2000; i += 100) await store.write(lines.slice(i, i + 100));
+    for (let i = 50; i < 2000; i += 300) await store.write(lines.slice(i, i + 300));
+    const chunks = () => countRows(dir, "SELECT count(*) || '/' || sum(lines) FROM chunks");
+    expect(chunks()).toBe("20/2000");
+    const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+    const before = await queryAll(store, { ...ref, startNs: 0n, endNs: base * 2n });
+    expect(before.map((r) => r.log)).toEqual(lines.map((e) => e.log));
+    await store.compactNow();
+    expect(chunks()).toBe("1/2000");
+    expect(await queryAll(store, { ...ref, startNs: 0n, endNs: base * 2n })).toEqual(before);
+    // A resend after compaction adds nothing either.
+    await store.write(lines.slice(1000, 1500));
+    expect(chunks()).toBe("1/2000");
+    await store.close();
+    // Compaction on by default: a store closed right after its writes holds them merged.
+    const dir2 = tempDir();
+    const again = new EmbeddedStore({ dataDir: dir2 });
+    for (let i = 0; i < 2000; i += 100) await again.write(lines.slice(i, i + 100));
+    await again.close();
+    expect(countRows(dir2, "SELECT count(*) || '/' || sum(lines) FROM chunks")).toBe("1/2000");
   });
 
   test("a writer thread that dies makes the store unhealthy and writes fail as unavailable, not hang", async () => {
