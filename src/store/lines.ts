@@ -54,9 +54,16 @@ export function lineIds(entries: readonly LogEntry[]): bigint[] {
 
 /** The signed 64-bit identity of one line (see lineIds); stable across releases: it is stored. */
 export function lineId(stream: string, log: string, occurrence: number): bigint {
-  const seed = Bun.hash.wyhash(`${occurrence}\u0000${stream}`, 0x6b696c73n);
+  let seed = occurrence === 0 ? firstSeeds.get(stream) : undefined;
+  if (seed === undefined) {
+    seed = Bun.hash.wyhash(`${occurrence}\u0000${stream}`, 0x6b696c73n);
+    if (occurrence === 0 && firstSeeds.size < 64) firstSeeds.set(stream, seed);
+  }
   return BigInt.asIntN(64, Bun.hash.wyhash(log, seed));
 }
+
+/** The seed of occurrence 0 (almost every line) per stream name: the same value, hashed once. */
+const firstSeeds = new Map<string, bigint>();
 
 /** True when every entry is later than the one before: no two lines of the batch share a time. */
 export function strictlyRising(entries: readonly LogEntry[]): boolean {

@@ -135,14 +135,21 @@ function jsonLevel(line: string): string | undefined {
   return result === undefined ? undefined : (unescapeJSON(result) ?? result);
 }
 
+/** LEVEL_FIELDS in lower case, and one of them followed by "=" (what a logfmt line naming one holds). */
+const LEVEL_FIELDS_LOWER = LEVEL_FIELDS.map((f) => f.toLowerCase());
+const LEVEL_KEY = new RegExp(`(?:${[...new Set(LEVEL_FIELDS_LOWER)].map((f) => f.replace(".", "\\.")).join("|")})=`, "i");
+
 function logfmtLevel(line: string): string | undefined {
+  // A key matches only where the line holds it followed by "=", in any case: most lines with an
+  // "=" (URLs, key=value pairs without a level) hold none, and need no decoding.
+  if (!LEVEL_KEY.test(line)) return undefined;
   const d = new LogfmtDecoder(line);
-  let pos = LEVEL_FIELDS.length;
+  let pos = LEVEL_FIELDS_LOWER.length;
   let res: string | undefined;
   while (!d.eol() && d.scanKeyval()) {
     const k = (d.key ?? "").toLowerCase();
     for (let x = 0; x < pos; x++) {
-      if (LEVEL_FIELDS[x]!.toLowerCase() === k) {
+      if (LEVEL_FIELDS_LOWER[x] === k) {
         res = d.value ?? "";
         pos = x;
         if (x === 0) return res;
@@ -164,33 +171,21 @@ const WORDS: [string, string][] = [
   ["warn", "warn"],
   ["info", "info"],
 ];
-const LEFT = new Set([" ", "\t", "\n", "[", "(", "{", '"', "'", "=", "|"]);
-const RIGHT = new Set([" ", "\t", "\n", "[", "]", "(", ")", "{", "}", ":", ",", "!", '"', "'", "=", "|"]);
+/**
+ * The level words as one pattern, in any case: a word of WORDS with one of ` \t\n[({"'=|` (or
+ * the start) before it and one of ` \t\n[](){}:,!"'=|` (or the end) after it. At one place at
+ * most one word can match so (err and error, warn and warning cannot both end at such a
+ * character), so the leftmost match is the word that appears first. Matched case-insensitively on
+ * the line itself: lowering a 300-character line costs more than the search.
+ */
+const WORDS_PATTERN = new RegExp(
+  `(?:^|[ \\t\\n\\[({"'=|])(${WORDS.map(([w]) => w).join("|")})(?=$|[ \\t\\n\\[\\](){}:,!"'=|])`,
+  "i",
+);
+const LEVEL_OF_WORD = new Map(WORDS);
 
-function indexOfBounded(s: string, word: string): number {
-  let offset = 0;
-  for (;;) {
-    const pos = s.indexOf(word, offset);
-    if (pos < 0) return -1;
-    const left = pos === 0 || LEFT.has(s[pos - 1]!);
-    const end = pos + word.length;
-    const right = end >= s.length || RIGHT.has(s[end]!);
-    if (left && right) return pos;
-    offset = pos + 1;
-  }
-}
-
-/** The level word that appears first in the line (as a whole word), or "unknown". */
+/** The level word that appears first in the line (as a whole word, any case), or "unknown". */
 function levelFromWords(line: string): string {
-  const lower = line.toLowerCase();
-  let idx = lower.length;
-  let best = "unknown";
-  for (const [word, level] of WORDS) {
-    const pos = indexOfBounded(lower, word);
-    if (pos < 0 || pos >= idx) continue;
-    idx = pos;
-    best = level;
-    if (idx === 0) break;
-  }
-  return best;
+  const m = WORDS_PATTERN.exec(line);
+  return m === null ? "unknown" : LEVEL_OF_WORD.get(m[1]!.toLowerCase())!;
 }
