@@ -1,11 +1,23 @@
-// The raw ceiling of each store on this machine: the same rows written and read straight through
+// The raw ceiling of each store on this machine: the same chunks written and read straight through
 // bun:sqlite and cassandra-driver, with no HTTP, JSON or service code in the way.
 import { Database } from "bun:sqlite";
 import cassandra from "cassandra-driver";
 import { join } from "node:path";
 import { logLine, lineTimeNs, makeContainers, type Container } from "../scripts/insert.ts";
-import { BUCKET_SECONDS, schemaStatements } from "../src/store/cassandra.ts";
-import { lineIds, sequenceNumbers, sourceKey } from "../src/store/lines.ts";
+import {
+  compareLines,
+  cutChunks,
+  decodeChunk,
+  encodeChunk,
+  textOf,
+  windowOf,
+  WINDOW_NS,
+  type ChunkLine,
+  type DecodedChunk,
+  type EncodedChunk,
+} from "../src/store/chunk.ts";
+import { schemaStatements } from "../src/store/cassandra.ts";
+import { lineIds, sequenceNumbers } from "../src/store/lines.ts";
 import { migrate, openDatabase, type EmbeddedSync } from "../src/store/sqlite-schema.ts";
 import type { LogEntry, StreamRef } from "../src/store/store.ts";
 
@@ -57,8 +69,10 @@ export function* rowBatches(
 }
 
 /**
- * bun:sqlite with the store's schema and pragmas (and its durability, `sync`): prepared INSERTs
- * of `rowsPerStatement` rows, `rowsPerTransaction` rows per transaction. Only the inserts are timed.
+ * bun:sqlite with the store's schema and pragmas (and its durability, `sync`): each batch's lines
+ * as chunks (one per container and window, as the service writes them, encoded before the clock
+ * starts), `rowsPerTransaction` lines per transaction. Only the inserts are timed.
+ * (`rowsPerStatement` is kept for the callers: a chunk is one row whatever its lines.)
  */
 export function sqliteWriteCeiling(
   dir: string,
@@ -69,30 +83,22 @@ export function sqliteWriteCeiling(
   rowsPerTransaction: number,
   sync: EmbeddedSync = "full",
 ): { lines: number; seconds: number } {
+  void rowsPerStatement;
   const db = openDatabase(join(dir, `ceiling-${rowsPerStatement}-${rowsPerTransaction}-${sync}.sqlite`), { sync });
   migrate(db);
-  const columns = "INSERT OR IGNORE INTO lines (container_id, ts, id, stream, log, source_id, seq) VALUES ";
-  const one = db.prepare(`${columns}(?, ?, ?, ?, ?, ?, ?)`);
-  const many = db.prepare(columns + Array(rowsPerStatement).fill("(?, ?, ?, ?, ?, ?, ?)").join(", "));
+  const insert = db.prepare(
+    "INSERT INTO chunks (container_id, win, first_ts, last_ts, lines, text_bytes, chunk_key, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+  );
   const containerIds = new Map<string, number>();
   let seconds = 0;
   let lines = 0;
-  let pending: { cid: number; entries: LogEntry[]; ids: bigint[]; seqs: number[] }[] = [];
+  let pending: { cid: number; chunks: EncodedChunk[] }[] = [];
   let pendingRows = 0;
   const flush = () => {
     const t0 = performance.now();
     db.transaction(() => {
-      for (const { cid, entries, ids, seqs } of pending) {
-        let i = 0;
-        for (; i + rowsPerStatement <= entries.length && rowsPerStatement > 1; i += rowsPerStatement) {
-          const params: (number | bigint | string)[] = [];
-          for (let k = i; k < i + rowsPerStatement; k++)
-            params.push(cid, entries[k]!.timeNs, ids[k]!, entries[k]!.stream, entries[k]!.log, 1, seqs[k]!);
-          many.run(...params);
-        }
-        for (; i < entries.length; i++)
-          one.run(cid, entries[i]!.timeNs, ids[i]!, entries[i]!.stream, entries[i]!.log, 1, seqs[i]!);
-      }
+      for (const { cid, chunks } of pending)
+        for (const c of chunks) insert.run(cid, windowOf(c.firstNs), c.firstNs, c.lastNs, c.lines, c.textBytes, c.key, c.data);
     })();
     seconds += (performance.now() - t0) / 1000;
     pending = [];
@@ -110,7 +116,7 @@ export function sqliteWriteCeiling(
       cid = Number((db.query("SELECT last_insert_rowid() AS id").get() as { id: number }).id);
       containerIds.set(key, cid);
     }
-    pending.push({ cid, entries, ids: lineIds(entries), seqs: sequenceNumbers(entries) });
+    pending.push({ cid, chunks: chunksOf(entries) });
     pendingRows += entries.length;
     lines += entries.length;
     if (pendingRows >= rowsPerTransaction) flush();
@@ -120,7 +126,27 @@ export function sqliteWriteCeiling(
   return { lines, seconds };
 }
 
-/** bun:sqlite read of one container's window, the store's own query, from the server's database file. */
+/** A batch of one container as the service's chunks. */
+function chunksOf(entries: LogEntry[]): EncodedChunk[] {
+  const ids = lineIds(entries);
+  const seqs = sequenceNumbers(entries);
+  const e0 = entries[0]!;
+  const source = { podId: e0.podId, dockerId: e0.dockerId, host: e0.host, labels: JSON.stringify(e0.labels) };
+  const lines: ChunkLine[] = entries.map((e, i) => ({
+    timeNs: e.timeNs,
+    seq: seqs[i]!,
+    id: ids[i]!,
+    stream: e.stream,
+    level: "",
+    source,
+    metadata: null,
+    log: e.log,
+  }));
+  lines.sort(compareLines);
+  return cutChunks(lines).map((part) => encodeChunk(part));
+}
+
+/** bun:sqlite read of one container's window from the server's database file: its chunks, decoded, the lines in range counted. */
 export function sqliteReadCeiling(dataDir: string, q: Query, runs: number) {
   const { namespace, pod, container, startNs, endNs } = q;
   const db = new Database(join(dataDir, "logs.sqlite"), { readonly: true });
@@ -130,17 +156,31 @@ export function sqliteReadCeiling(dataDir: string, q: Query, runs: number) {
     }
   ).id;
   const select = db
-    .query("SELECT ts, seq, id, stream, log FROM lines WHERE container_id = ? AND ts >= ? AND ts <= ? ORDER BY ts, seq, id")
+    .query(
+      "SELECT data FROM chunks WHERE container_id = ? AND win >= ? AND win <= ? AND last_ts >= ? AND first_ts <= ? ORDER BY win, first_ts",
+    )
     .safeIntegers(true);
   const times: number[] = [];
   let rows = 0;
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    rows = select.values(cid, startNs, endNs).length;
+    rows = 0;
+    for (const [data] of select.values(cid, windowOf(startNs), windowOf(endNs), startNs, endNs) as [Uint8Array][])
+      rows += inRange(decodeChunk(data), startNs, endNs);
     times.push(performance.now() - t0);
   }
   db.close();
   return { rows, ...summarize(times) };
+}
+
+/** Lines of a decoded chunk within [startNs, endNs], each made a row as a read would. */
+function inRange(c: DecodedChunk, startNs: bigint, endNs: bigint): number {
+  let n = 0;
+  for (let i = 0; i < c.n; i++) {
+    const t = c.ts[i]!;
+    if (t >= startNs && t <= endNs && textOf(c, i) !== undefined) n++;
+  }
+  return n;
 }
 
 export interface CassandraTarget {
@@ -160,11 +200,10 @@ function client(target: CassandraTarget, keyspace?: string) {
   });
 }
 
-const BUCKET_NS = BigInt(BUCKET_SECONDS) * 1_000_000_000n;
-
 /**
- * cassandra-driver: prepared INSERTs in unlogged single-partition batches of `rowsPerBatch`,
- * `concurrency` batches in flight, into a keyspace of its own with the store's schema.
+ * cassandra-driver: each batch's lines as chunks (one per container and window, encoded before the
+ * clock starts), one prepared INSERT each, `concurrency` in flight, into a keyspace of its own
+ * with the store's schema. (`rowsPerBatch` is kept for the callers: a chunk is one row.)
  */
 export async function cassandraWriteCeiling(
   target: CassandraTarget,
@@ -175,6 +214,7 @@ export async function cassandraWriteCeiling(
   concurrency: number,
   rowsPerBatch: number,
 ): Promise<{ lines: number; seconds: number }> {
+  void rowsPerBatch;
   const setup = client(target);
   await setup.connect();
   for (const cql of schemaStatements({
@@ -189,47 +229,36 @@ export async function cassandraWriteCeiling(
   const c = client(target, keyspace);
   await c.connect();
   const insert =
-    "INSERT INTO log_lines (namespace, pod_name, container_name, bucket, ts, id, seq, stream, log, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-  // Build every batch first: the ceiling measures the store, not our row building. Values
-  // shared by a partition's rows are encoded once, as the store does.
-  const batches: { query: string; params: unknown[] }[][] = [];
-  const int64 = (v: bigint) => {
-    const b = Buffer.allocUnsafe(8);
-    b.writeBigInt64BE(v);
-    return b;
-  };
-  const stdout = Buffer.from("stdout");
+    "INSERT INTO log_chunks (namespace, pod_name, container_name, window, first_ts, chunk, last_ts, lines, text_bytes, born, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  // Build every chunk first: the ceiling measures the store, not our chunk building.
+  const rows: unknown[][] = [];
   let lines = 0;
+  const born = BigInt(Date.now()) * 1000n;
   for (const { entries } of rowBatches(`ceiling-${keyspace}`, shape, totalLines, startMs)) {
-    const ids = lineIds(entries);
-    const source = int64(BigInt.asIntN(64, Bun.hash.wyhash(sourceKey(entries[0]!))));
-    const seqs = sequenceNumbers(entries);
-    const byPartition = new Map<string, { key: Buffer[]; rows: { query: string; params: unknown[] }[] }>();
-    entries.forEach((e, i) => {
-      const bucket = ((e.timeNs / BUCKET_NS) * BUCKET_NS) / 1_000_000n;
-      const key = `${e.namespace}/${e.pod}/${e.container}/${bucket}`;
-      let p = byPartition.get(key);
-      if (!p)
-        byPartition.set(
-          key,
-          (p = { key: [Buffer.from(e.namespace), Buffer.from(e.pod), Buffer.from(e.container), int64(bucket)], rows: [] }),
-        );
-      p.rows.push({ query: insert, params: [...p.key, e.timeNs, ids[i], int64(BigInt(seqs[i]!)), stdout, e.log, source] });
-    });
-    for (const p of byPartition.values())
-      for (let i = 0; i < p.rows.length; i += rowsPerBatch) batches.push(p.rows.slice(i, i + rowsPerBatch));
+    const e = entries[0]!;
+    for (const k of chunksOf(entries))
+      rows.push([
+        e.namespace,
+        e.pod,
+        e.container,
+        windowOf(k.firstNs),
+        k.firstNs,
+        k.key,
+        k.lastNs,
+        k.lines,
+        k.textBytes,
+        born,
+        k.data,
+      ]);
     lines += entries.length;
   }
   // Warm the prepared statement and the connections.
-  await c.batch(batches[0]!, { prepare: true, logged: false });
+  await c.execute(insert, rows[0]!, { prepare: true });
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < batches.length) {
-        const b = batches[next++]!;
-        await c.batch(b, { prepare: true, logged: false, isIdempotent: true });
-      }
+      while (next < rows.length) await c.execute(insert, rows[next++]!, { prepare: true, isIdempotent: true });
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
@@ -237,33 +266,33 @@ export async function cassandraWriteCeiling(
   return { lines, seconds };
 }
 
-/** cassandra-driver read of one container's window: its partitions in parallel, all pages. */
+/** cassandra-driver read of one container's window: the chunks of its windows in parallel, decoded, the lines in range counted. */
 export async function cassandraReadCeiling(target: CassandraTarget, keyspace: string, q: Query, runs: number) {
   const { namespace, pod, container, startNs, endNs } = q;
   const c = client(target, keyspace);
   await c.connect();
   const select =
-    "SELECT ts, id, seq, stream, log FROM log_lines WHERE namespace = ? AND pod_name = ? AND container_name = ? AND bucket = ? AND ts >= ? AND ts <= ?";
-  const buckets: bigint[] = [];
-  for (let b = (startNs / BUCKET_NS) * BUCKET_NS; b <= endNs; b += BUCKET_NS) buckets.push(b / 1_000_000n);
+    "SELECT data FROM log_chunks WHERE namespace = ? AND pod_name = ? AND container_name = ? AND window = ? AND first_ts <= ?";
+  const windows: bigint[] = [];
+  for (let w = windowOf(startNs); w <= endNs; w += WINDOW_NS) windows.push(w);
   const readAll = async () => {
     const parts = await Promise.all(
-      buckets.map(async (bucket) => {
-        const rows: cassandra.types.Row[] = [];
+      windows.map(async (window) => {
+        let rows = 0;
         let pageState: string | undefined;
         do {
-          const rs = await c.execute(select, [namespace, pod, container, bucket, startNs, endNs], {
+          const rs = await c.execute(select, [namespace, pod, container, window, endNs], {
             prepare: true,
-            fetchSize: 5000,
+            fetchSize: 16,
             pageState,
           });
-          rows.push(...rs.rows);
+          for (const r of rs.rows) rows += inRange(decodeChunk(r.data as Uint8Array), startNs, endNs);
           pageState = rs.pageState ?? undefined;
         } while (pageState);
         return rows;
       }),
     );
-    return parts.reduce((n, p) => n + p.length, 0);
+    return parts.reduce((n, p) => n + p, 0);
   };
   await readAll(); // warm-up
   const times: number[] = [];

@@ -1,9 +1,13 @@
 // `bun bench/disk.ts`: bytes on disk per line, ingest rate and server CPU per line, on realistic
 // Kubernetes logs (bench/corpus.ts) and on random text of the same lengths, on each store:
 //
-//   bun bench/disk.ts [--lines 2000000] [--corpus realistic|random|all] [--store embedded|cassandra|all]
-//                     [--concurrency 4] [--batch 1000] [--flush 10] [--seed 1] [--server binary|source]
-//                     [--cassandra 127.0.0.1:9042] [--settle 300] [--keep]
+//   [VICTORIALOGS_BIN=path] bun bench/disk.ts [--lines 2000000] [--corpus realistic|random|all]
+//                     [--store embedded|cassandra|victorialogs|all] [--concurrency 4] [--batch 1000]
+//                     [--flush 10] [--seed 1] [--server binary|source] [--cassandra 127.0.0.1:9042]
+//                     [--settle 300] [--keep]
+//
+// With VICTORIALOGS_BIN (a victoria-logs binary, built from its source), VictoriaLogs gets the same
+// records too, as JSON lines on its /insert/jsonline API, side by side in the same run.
 //
 // For each corpus the request bodies are built once, before any clock starts, into a temporary
 // file (Fluent Bit json bodies of one container each, cut at `batch` lines and at every `flush`
@@ -16,10 +20,12 @@
 //            and the server's CPU (utime + stime of /proc/<pid>/stat, every thread) per 100,000
 //            lines. For Cassandra, also the node's own CPU over the same interval (the node is
 //            shared: anything else it serves meanwhile is counted too).
-//   disk     embedded: the server is stopped (it checkpoints the WAL into the data file and
-//            truncates it), then every file of the data dir is measured, no VACUUM; dbstat gives
-//            the share of each table and index.
-//            Cassandra: JMX is off on the project's node (scripts/cassandra.ts), so there is no
+//   disk     after compaction. Embedded: the server is stopped (it merges what is left of its
+//            windows' small chunks, checkpoints the WAL into the data file and truncates it),
+//            then every file of the data dir is measured, no VACUUM; dbstat gives the share of
+//            each table and index.
+//            Cassandra: the server is left running until its background compaction is done (the
+//            count of log_chunks rows the same over two polls 3 s apart), then stopped. JMX is off on the project's node (scripts/cassandra.ts), so there is no
 //            `nodetool flush`; instead the keyspace's tables are altered to
 //            memtable_flush_period_in_ms = 2000, which makes the node flush their memtables, and
 //            the bench waits until the SSTables settle: no flush pending or running
@@ -51,7 +57,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cassandraAnswers, paths as cassandraPaths, runningPid } from "../scripts/cassandra.ts";
-import { Corpus, fluentBitBody, type CorpusKind } from "./corpus.ts";
+import { Corpus, fluentBitBody, fluentBitRecord, type CorpusKind } from "./corpus.ts";
 import { fmt, MB, memoryOf, ROOT, startServer, table, type Server } from "./lib.ts";
 
 const { values: opts } = parseArgs({
@@ -82,8 +88,12 @@ const RUN_ID = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")
 const CORPORA: CorpusKind[] =
   opts.corpus === "all" ? ["realistic", "random"] : opts.corpus === "realistic" || opts.corpus === "random" ? [opts.corpus] : [];
 if (CORPORA.length === 0) throw new Error(`--corpus: realistic, random or all, not ${opts.corpus}`);
-if (!["embedded", "cassandra", "all"].includes(opts.store!))
-  throw new Error(`--store: embedded, cassandra or all, not ${opts.store}`);
+if (!["embedded", "cassandra", "victorialogs", "all"].includes(opts.store!))
+  throw new Error(`--store: embedded, cassandra, victorialogs or all, not ${opts.store}`);
+/** A VictoriaLogs binary to run beside the stores on the same bodies (VICTORIALOGS_BIN), if given. */
+const VICTORIALOGS_BIN = process.env.VICTORIALOGS_BIN || undefined;
+if (opts.store === "victorialogs" && VICTORIALOGS_BIN === undefined)
+  throw new Error("--store victorialogs needs VICTORIALOGS_BIN");
 
 // ---------------------------------------------------------------------------------------------
 // The bodies, built before the clock starts.
@@ -91,6 +101,8 @@ if (!["embedded", "cassandra", "all"].includes(opts.store!))
 interface Bodies {
   kind: CorpusKind;
   file: string;
+  /** The same records as JSON lines (VictoriaLogs' /insert/jsonline), when VICTORIALOGS_BIN is set. */
+  ndjson?: { file: string; offsets: number[]; lengths: number[] };
   /** Byte offset and length of each body in the file, and its lines. */
   offsets: number[];
   lengths: number[];
@@ -109,11 +121,23 @@ function buildBodies(kind: CorpusKind, dir: string): Bodies {
   const file = join(dir, `${kind}.bodies`);
   const fd = openSync(file, "w");
   const b: Bodies = { kind, file, offsets: [], lengths: [], lines: [], totalLines: 0, rawBytes: 0, bodyBytes: 0, logSeconds: 0 };
+  const nd = VICTORIALOGS_BIN
+    ? { file: join(dir, `${kind}.ndjson`), offsets: [] as number[], lengths: [] as number[] }
+    : undefined;
+  const ndFd = nd ? openSync(nd.file, "w") : undefined;
+  let ndBytes = 0;
   let last = 0n;
   const encoder = new TextEncoder();
   for (const batch of corpus.batches(LINES, BATCH, FLUSH)) {
     const body = encoder.encode(fluentBitBody(batch.container, batch.lines));
     writeSync(fd, body);
+    if (nd && ndFd !== undefined) {
+      const lines = encoder.encode(batch.lines.map((l) => fluentBitRecord(batch.container, l)).join("\n") + "\n");
+      writeSync(ndFd, lines);
+      nd.offsets.push(ndBytes);
+      nd.lengths.push(lines.byteLength);
+      ndBytes += lines.byteLength;
+    }
     b.offsets.push(b.bodyBytes);
     b.lengths.push(body.byteLength);
     b.lines.push(batch.lines.length);
@@ -125,6 +149,8 @@ function buildBodies(kind: CorpusKind, dir: string): Bodies {
     }
   }
   closeSync(fd);
+  if (ndFd !== undefined) closeSync(ndFd);
+  b.ndjson = nd;
   b.logSeconds = Number(last - BigInt(corpus.startMs) * 1_000_000n) / 1e9;
   console.log(
     `${kind}: ${fmt(b.totalLines)} lines in ${fmt(b.offsets.length)} bodies (${fmt(b.totalLines / b.offsets.length, 1)} lines each), ` +
@@ -159,8 +185,59 @@ interface IngestFigures {
   peakRssMb: number;
 }
 
-async function ingest(server: Server, bodies: Bodies, cassandraPid?: number): Promise<IngestFigures> {
-  const fd = openSync(bodies.file, "r");
+/** How a body goes to a server: its request, and the lines the answer says were taken. */
+interface Sender {
+  file: string;
+  offsets: number[];
+  lengths: number[];
+  request: (body: Uint8Array) => Request;
+  accepted: (status: number, text: string, i: number) => number | undefined;
+}
+
+/** POST /write of the Fluent Bit json bodies: the answer counts what it took. */
+function writeSender(server: Server, bodies: Bodies): Sender {
+  return {
+    file: bodies.file,
+    offsets: bodies.offsets,
+    lengths: bodies.lengths,
+    request: (body) =>
+      new Request(`${server.url}/write`, { method: "POST", body, headers: { "content-type": "application/json" } }),
+    accepted: (status, text, i) => {
+      if (status !== 200) return undefined;
+      const answer = JSON.parse(text) as { accepted: number; rejected: number };
+      if (answer.rejected > 0) throw new Error(`batch ${i}: ${answer.rejected} lines rejected: ${text.slice(0, 300)}`);
+      return answer.accepted;
+    },
+  };
+}
+
+/**
+ * VictoriaLogs' JSON lines API with the same records: the log text as the message, the RFC 3339
+ * time, the container as the stream (namespace, pod, container), everything else as fields.
+ */
+function victoriaSender(server: Server, bodies: Bodies): Sender {
+  const nd = bodies.ndjson!;
+  const params = new URLSearchParams({
+    _msg_field: "log",
+    _time_field: "time",
+    _stream_fields: "kubernetes.namespace_name,kubernetes.pod_name,kubernetes.container_name",
+  });
+  return {
+    file: nd.file,
+    offsets: nd.offsets,
+    lengths: nd.lengths,
+    request: (body) => new Request(`${server.url}/insert/jsonline?${params}`, { method: "POST", body }),
+    accepted: (status, _text, i) => (status === 200 || status === 204 ? bodies.lines[i]! : undefined),
+  };
+}
+
+async function ingest(
+  server: Server,
+  bodies: Bodies,
+  cassandraPid?: number,
+  sender = writeSender(server, bodies),
+): Promise<IngestFigures> {
+  const fd = openSync(sender.file, "r");
   let next = 0;
   let accepted = 0;
   let resent = 0;
@@ -175,19 +252,14 @@ async function ingest(server: Server, bodies: Bodies, cassandraPid?: number): Pr
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < bodies.offsets.length) {
           const i = next++;
-          const body = new Uint8Array(bodies.lengths[i]!);
-          readSync(fd, body, 0, body.byteLength, bodies.offsets[i]!);
+          const body = new Uint8Array(sender.lengths[i]!);
+          readSync(fd, body, 0, body.byteLength, sender.offsets[i]!);
           for (let attempt = 0; ; attempt++) {
-            const res = await fetch(`${server.url}/write`, {
-              method: "POST",
-              body,
-              headers: { "content-type": "application/json" },
-            });
+            const res = await fetch(sender.request(body));
             const text = await res.text();
-            if (res.status === 200) {
-              const answer = JSON.parse(text) as { accepted: number; rejected: number };
-              if (answer.rejected > 0) throw new Error(`batch ${i}: ${answer.rejected} lines rejected: ${text.slice(0, 300)}`);
-              accepted += answer.accepted;
+            const taken = sender.accepted(res.status, text, i);
+            if (taken !== undefined) {
+              accepted += taken;
               break;
             }
             // As Fluent Bit: a batch that is not accepted is sent again, byte-identical.
@@ -239,7 +311,7 @@ interface DiskFigures {
   sstables?: number;
   /** Embedded: the share of each b-tree's pages that holds cell payload (the rest: headers, pointers, free space). */
   fill?: Record<string, number>;
-  /** Cassandra: the compression of log_lines (system_schema.tables). */
+  /** Cassandra: the compression of log_chunks (system_schema.tables). */
   compression?: Record<string, string>;
 }
 
@@ -278,7 +350,7 @@ function embeddedDisk(dataDir: string): DiskFigures {
     const pageSize = (db.query("PRAGMA page_size").get() as { page_size: number }).page_size;
     const free = (db.query("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count;
     parts["free pages"] = free * pageSize;
-    const storedLines = (db.query("SELECT COUNT(*) AS n FROM lines").get() as { n: number }).n;
+    const storedLines = (db.query("SELECT COALESCE(SUM(lines), 0) AS n FROM chunks").get() as { n: number }).n;
     return {
       bytes,
       parts,
@@ -301,6 +373,26 @@ async function cassandraClient() {
   });
   await client.connect();
   return client;
+}
+
+/** Waits until the keyspace's chunk rows (a count of log_chunks) stop changing: compaction is done. */
+async function compacted(keyspace: string): Promise<void> {
+  const client = await cassandraClient();
+  const t0 = performance.now();
+  try {
+    let last = -1;
+    let same = 0;
+    while (same < 2 && performance.now() - t0 < SETTLE_S * 1000) {
+      await Bun.sleep(3000);
+      const rs = await client.execute(`SELECT COUNT(*) AS n FROM ${keyspace}.log_chunks`, [], { readTimeout: 120_000 });
+      const n = Number(rs.rows[0]!.n);
+      same = n === last ? same + 1 : 0;
+      last = n;
+    }
+    console.log(`  compaction: ${fmt(last)} chunk rows after ${fmt((performance.now() - t0) / 1000)} s`);
+  } finally {
+    await client.shutdown();
+  }
 }
 
 /** Flushes the keyspace's memtables (flush period), waits for the SSTables to settle, measures. */
@@ -349,7 +441,7 @@ async function cassandraDisk(keyspace: string): Promise<DiskFigures> {
     }
     const compression = (
       await client.execute(
-        "SELECT compression FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'log_lines'",
+        "SELECT compression FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'log_chunks'",
         [keyspace],
         {
           prepare: true,
@@ -382,7 +474,7 @@ async function dropKeyspace(keyspace: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 interface Result {
-  store: "embedded" | "cassandra";
+  store: StoreName;
   corpus: CorpusKind;
   lines: number;
   rawBytesPerLine: number;
@@ -392,7 +484,45 @@ interface Result {
   disk: DiskFigures;
 }
 
-async function run(store: "embedded" | "cassandra", bodies: Bodies, work: string): Promise<Result> {
+type StoreName = "embedded" | "cassandra" | "victorialogs";
+
+/** VictoriaLogs on a data dir of its own, on a free port; stop() ends it (it flushes what it holds). */
+async function startVictoriaLogs(dataDir: string): Promise<Server> {
+  const port = 21000 + Math.floor(Math.random() * 20000);
+  const proc = Bun.spawn(
+    [VICTORIALOGS_BIN!, `-storageDataPath=${dataDir}`, `-httpListenAddr=127.0.0.1:${port}`, "-loggerLevel=ERROR"],
+    {
+      stdout: "ignore",
+      stderr: "inherit",
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${url}/health`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await Bun.sleep(100);
+  }
+  return {
+    url,
+    pid: proc.pid,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
+
+/** Every file of a directory, after the process that wrote it stopped. */
+function dirDisk(dataDir: string): DiskFigures {
+  const files = filesOf(dataDir);
+  const bytes = files.reduce((s, f) => s + f.size, 0);
+  return { bytes, parts: { files: bytes }, method: "every file of the data dir after a forced flush and shutdown" };
+}
+
+async function run(store: StoreName, bodies: Bodies, work: string): Promise<Result> {
   const dataDir = join(work, `${store}-${bodies.kind}`);
   const keyspace = `disk_${RUN_ID}_${bodies.kind}`;
   const args =
@@ -400,21 +530,33 @@ async function run(store: "embedded" | "cassandra", bodies: Bodies, work: string
       ? ["--store", "embedded", "--data-dir", dataDir]
       : ["--store", "cassandra", "--cassandra-keyspace", keyspace, "--cassandra-port", String(CASSANDRA.port), CASSANDRA.host];
   console.log(`\n== ${store}, ${bodies.kind} corpus: ${fmt(bodies.totalLines)} lines ==`);
-  const server = await startServer(args, SERVER);
+  const server = store === "victorialogs" ? await startVictoriaLogs(dataDir) : await startServer(args, SERVER);
   let stopped = false;
   try {
     // The project's node (scripts/cassandra.ts) when the bench talks to it: its CPU is read too.
     const cassandraPid =
       store === "cassandra" && CASSANDRA.host === "127.0.0.1" && CASSANDRA.port === 9042 ? runningPid() : undefined;
-    const figures = await ingest(server, bodies, cassandraPid);
+    const figures = await ingest(
+      server,
+      bodies,
+      cassandraPid,
+      store === "victorialogs" ? victoriaSender(server, bodies) : writeSender(server, bodies),
+    );
     console.log(
       `  ingest: ${fmt(figures.linesPerSecond)} lines/s, server ${fmt(figures.serverCpuPer100k, 2)} CPU-s per 100k lines` +
         (figures.cassandraCpuPer100k === undefined ? "" : `, Cassandra ${fmt(figures.cassandraCpuPer100k, 2)}`) +
         `, peak RSS ${fmt(figures.peakRssMb)} MB`,
     );
+    // The server merges the small chunks of each window in the background once the window is quiet
+    // (embedded: 1 s, and what is left at shutdown; Cassandra: 5 s): the disk is measured after
+    // it. For Cassandra, the server is left running until its keyspace's chunk rows stop
+    // changing (polled every 3 s, twice the same; at most `settle` s).
+    if (store === "cassandra") await compacted(keyspace);
+    if (store === "victorialogs") await fetch(`${server.url}/internal/force_flush`);
     await server.stop();
     stopped = true;
-    const disk = store === "embedded" ? embeddedDisk(dataDir) : await cassandraDisk(keyspace);
+    const disk =
+      store === "embedded" ? embeddedDisk(dataDir) : store === "victorialogs" ? dirDisk(dataDir) : await cassandraDisk(keyspace);
     const result: Result = {
       store,
       corpus: bodies.kind,
@@ -434,7 +576,7 @@ async function run(store: "embedded" | "cassandra", bodies: Bodies, work: string
     for (const [k, v] of Object.entries(disk.parts).sort((a, b) => b[1] - a[1]))
       console.log(`    ${k.padEnd(48)} ${fmt(v / figures.lines, 1).padStart(8)} B/line`);
     if (disk.sstables !== undefined)
-      console.log(`    live SSTables: ${disk.sstables}, log_lines compression ${JSON.stringify(disk.compression)}`);
+      console.log(`    live SSTables: ${disk.sstables}, log_chunks compression ${JSON.stringify(disk.compression)}`);
     for (const [name, share] of Object.entries(disk.fill ?? {}))
       if ((disk.parts[`btree ${name}`] ?? 0) > disk.bytes / 100)
         console.log(`    ${name}: ${fmt(share * 100)}% of its pages is payload`);
@@ -448,7 +590,7 @@ async function run(store: "embedded" | "cassandra", bodies: Bodies, work: string
   }
 }
 
-const stores: ("embedded" | "cassandra")[] = [];
+const stores: StoreName[] = [];
 let cassandraNote = "";
 if (opts.store === "embedded" || opts.store === "all") stores.push("embedded");
 if (opts.store === "cassandra" || opts.store === "all") {
@@ -458,6 +600,7 @@ if (opts.store === "cassandra" || opts.store === "all") {
     console.log(cassandraNote);
   }
 }
+if (VICTORIALOGS_BIN !== undefined && (opts.store === "victorialogs" || opts.store === "all")) stores.push("victorialogs");
 const started = performance.now();
 if (SERVER === "binary") {
   const build = Bun.spawnSync(["bun", "run", "build"], { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
@@ -506,6 +649,11 @@ const text = [
   "",
   `bodies: Fluent Bit json, one container each, at most ${BATCH} lines, cut every ${FLUSH} s of log time; ${CONCURRENCY} clients; server: ${SERVER}`,
   "embedded disk: the data dir after shutdown (WAL checkpointed), no VACUUM; Cassandra disk: the keyspace's SSTables after a forced memtable flush (flush period) and settling",
+  ...(VICTORIALOGS_BIN
+    ? [
+        `victorialogs: ${VICTORIALOGS_BIN}, the same records as JSON lines to /insert/jsonline (message: log, time: time, stream: namespace, pod, container); disk: its data dir after /internal/force_flush and shutdown`,
+      ]
+    : []),
   ...(cassandraNote ? [cassandraNote] : []),
 ].join("\n");
 console.log(`\n${text}\n`);
