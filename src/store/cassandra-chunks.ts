@@ -254,6 +254,11 @@ export class WindowChunks {
   }
 
   /** Fetches the next group of chunks not yet asked for, if any. */
+  /** Whether a fetch of this window was requested. */
+  started(): boolean {
+    return this.next > 0;
+  }
+
   request(): void {
     const start = this.next;
     if (start >= this.chunks.length) return;
@@ -405,10 +410,19 @@ function max(a: bigint, b: bigint): bigint {
   return a > b ? a : b;
 }
 
+/** Window listings a read has in flight at most (a scan, or a limited read over sparse windows). */
+const MAX_WINDOWS_AHEAD = 16;
+/** A listed window with at most this much text is fetched before its turn (see chunkRefs). */
+const EARLY_FETCH_TEXT_BYTES = 64 * 1024;
+
 /**
  * The chunks a read merges, in the order mergeChunks takes (forward: first time ascending;
- * backward: last time descending), window by window as `windows` lists them: each window's
- * listing is read one window ahead, its chunks fetched in groups as the merge reaches them.
+ * backward: last time descending), window by window as `windows` lists them. Windows are listed
+ * ahead: a scan up to MAX_WINDOWS_AHEAD; a read under a limit as many as the lines it still needs
+ * call for, going by the lines of the windows listed so far (one or two when the newest window
+ * holds the last 100 lines; many when windows hold a line or two each). Once the fetch plan
+ * fetches ahead, a window's first chunks are fetched as soon as its listing is in, so that sparse
+ * windows are not one round trip after another.
  */
 export async function* chunkRefs(
   table: ChunkTable,
@@ -417,30 +431,50 @@ export async function* chunkRefs(
   startNs: bigint,
   endNs: bigint,
   forward: boolean,
-  limited: boolean,
+  limitHint: number | undefined,
 ): AsyncGenerator<ChunkRef> {
-  const plan = new FetchPlan(limited);
-  const ahead: { window: bigint; listing: Promise<ListedChunk[]> }[] = [];
+  const plan = new FetchPlan(limitHint !== undefined);
+  type Listed = { chunks: ListedChunk[]; fetcher: WindowChunks };
+  const ahead: Promise<Listed>[] = [];
   let listed = false;
+  let windowsSeen = 0;
+  let linesSeen = 0;
+  const depth = (): number => {
+    if (limitHint === undefined) return MAX_WINDOWS_AHEAD;
+    if (windowsSeen === 0) return 2;
+    const perWindow = Math.max(linesSeen / windowsSeen, 1 / 64);
+    return Math.max(2, Math.min(MAX_WINDOWS_AHEAD, Math.ceil((limitHint - linesSeen) / perWindow)));
+  };
   try {
     for (;;) {
-      while (!listed && ahead.length < 2) {
+      while (!listed && ahead.length < depth()) {
         const next = await windows.next();
         if (next.done) listed = true;
         else {
-          const listing = table.list(names, next.value, endNs);
-          listing.catch(() => {}); // observed when its turn comes
-          ahead.push({ window: next.value, listing });
+          const window = next.value;
+          const entry = table.list(names, window, endNs).then((all) => {
+            const chunks = all.filter((c) => c.lastNs >= startNs);
+            if (!forward) chunks.sort((a, b) => (a.lastNs > b.lastNs ? -1 : a.lastNs < b.lastNs ? 1 : 0));
+            const fetcher = new WindowChunks(table, names, window, chunks, plan);
+            // A small window (sparse logs) is fetched as soon as it is listed, once the plan
+            // fetches ahead: its data is little, and waiting for its turn would cost a round trip
+            // per window. A large one is fetched when its turn comes (bounded read-ahead).
+            let text = 0;
+            for (const c of chunks) text += c.textBytes;
+            if (chunks.length > 0 && text <= EARLY_FETCH_TEXT_BYTES && plan.ahead()) fetcher.request();
+            return { chunks, fetcher };
+          });
+          entry.catch(() => {}); // observed when its turn comes
+          ahead.push(entry);
         }
       }
       const head = ahead.shift();
       if (head === undefined) return;
-      const chunks = (await head.listing).filter((c) => c.lastNs >= startNs);
+      const { chunks, fetcher } = await head;
+      windowsSeen++;
+      for (const c of chunks) linesSeen += c.lines;
       if (chunks.length === 0) continue;
-      if (!forward) chunks.sort((a, b) => (a.lastNs > b.lastNs ? -1 : a.lastNs < b.lastNs ? 1 : 0));
-      const fetcher = new WindowChunks(table, names, head.window, chunks, plan);
-      // A scan fetches the window's first chunks as soon as it is listed.
-      if (plan.ahead()) fetcher.request();
+      if (plan.ahead() && !fetcher.started()) fetcher.request();
       for (let i = 0; i < chunks.length; i++) {
         const c = chunks[i]!;
         yield { firstNs: c.firstNs, lastNs: c.lastNs, load: () => fetcher.load(i) };

@@ -837,7 +837,7 @@ export class CassandraStore implements LogStore {
       const { startNs, endNs } = remainingRange(current);
       const forward = current.direction === "forward";
       const windows = this.windowsIn(names, startNs, endNs, forward);
-      const refs = chunkRefs(this.chunks, names, windows, startNs, endNs, forward, current.limitHint !== undefined);
+      const refs = chunkRefs(this.chunks, names, windows, startNs, endNs, forward, current.limitHint);
       try {
         for await (const page of mergeChunks(refs, current, pageBytes)) {
           if (page.length === 0) continue;
