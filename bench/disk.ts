@@ -46,7 +46,6 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
-  readFileSync,
   readSync,
   rmSync,
   statSync,
@@ -58,7 +57,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cassandraAnswers, paths as cassandraPaths, runningPid } from "../scripts/cassandra.ts";
 import { Corpus, fluentBitBody, fluentBitRecord, type CorpusKind } from "./corpus.ts";
-import { fmt, MB, memoryOf, ROOT, startServer, table, type Server } from "./lib.ts";
+import { cpuSeconds, fmt, MB, memoryOf, ROOT, startServer, table, type Server } from "./lib.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -162,16 +161,6 @@ function buildBodies(kind: CorpusKind, dir: string): Bodies {
 
 // ---------------------------------------------------------------------------------------------
 // CPU and ingest
-
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
-/** utime + stime of a process (all its threads), seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may hold spaces) start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
 
 interface IngestFigures {
   lines: number;

@@ -20,8 +20,7 @@ import { cassandraAnswers, runningPid } from "../scripts/cassandra.ts";
 import { parseArgs } from "node:util";
 import cassandra from "cassandra-driver";
 import { Corpus, fluentBitBody } from "./corpus.ts";
-import { fmt, startServer, summarize, table } from "./lib.ts";
-import { readFileSync } from "node:fs";
+import { cpuSeconds, fmt, startServer, summarize, table } from "./lib.ts";
 import { rfc3339Nano } from "./corpus.ts";
 
 const { values: opts } = parseArgs({
@@ -76,15 +75,6 @@ const queryPath = `/query?${new URLSearchParams({
 console.log(
   `${fmt(LINES)} lines in ${fmt(bodies.length)} bodies; query: ${c.namespace}/${c.pod}/${c.container}, ${fmt(windowLines)} lines`,
 );
-
-function cpuSeconds(pid: number): number {
-  let ticks = 0;
-  for (const stat of [readFileSync(`/proc/${pid}/stat`, "utf8")]) {
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100;
-}
 
 interface Target {
   name: string;

@@ -1,6 +1,6 @@
 // Shared test helpers: entries, records and requests with sensible defaults.
 import type { Database } from "bun:sqlite";
-import { compareLines, decodeChunk, lineOf, type ChunkLine } from "../src/store/chunk.ts";
+import { compareLines, decodeChunk, linesOf, type ChunkLine } from "../src/store/chunk.ts";
 import type { LogEntry, LogRow, LogStore, OrderedRow, StreamRef } from "../src/store/store.ts";
 import { parseRfc3339 } from "../src/time.ts";
 
@@ -120,7 +120,7 @@ export function storedLines(db: Database): (ChunkLine & {
   const out = [];
   for (const [tenant, namespace, pod, container, data] of rows) {
     const chunk = decodeChunk(data);
-    for (let i = 0; i < chunk.n; i++) out.push({ tenant, namespace, pod, container, ...lineOf(chunk, i) });
+    for (const line of linesOf(chunk)) out.push({ tenant, namespace, pod, container, ...line });
   }
   return out.sort(
     (a, b) =>

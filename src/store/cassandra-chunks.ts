@@ -38,7 +38,7 @@
 // byte-identical resend writes its chunk again with a later born: only lines it shares with a
 // chunk stored between the first write and the resend (a resend cut differently) can then move.
 import type cassandra from "cassandra-driver";
-import type { ChunkRef } from "./chunk-merge.ts";
+import { ChunkGone, type ChunkRef } from "./chunk-merge.ts";
 import {
   COMPACT_LEVEL,
   cutChunks,
@@ -93,11 +93,6 @@ const FIRST_PAGE_ROWS = 256;
 const MAX_PAGE_ROWS = 10_000;
 /** Rows per page of a listing: a window holds one chunk per request until it is compacted. */
 const LISTING_FETCH = 5000;
-
-/** A chunk gone between its listing and its fetch (compacted away): read again from there. */
-export class ChunkGone extends Error {
-  override readonly name = "ChunkGone";
-}
 
 export class ChunkTable {
   readonly insert: string;

@@ -33,7 +33,6 @@ import cassandra from "cassandra-driver";
 import { readFileSync } from "node:fs";
 import {
   chunkRefs,
-  ChunkGone,
   ChunkTable,
   Compactor,
   encodeWithin,
@@ -42,12 +41,20 @@ import {
   type IndexedLine,
 } from "./cassandra-chunks.ts";
 import { retentionOf, type CassandraStoreOptions, type ConsistencyName } from "./cassandra-options.ts";
-import { mergeChunks } from "./chunk-merge.ts";
+import { readChunks } from "./chunk-merge.ts";
 import { compareLines, cutChunks, INGEST_LEVEL, windowOf, WINDOW_NS, type ChunkSource } from "./chunk.ts";
 import { contentKey, CountMerger, kindOf, MinuteTally, utf8Length } from "./counts.ts";
 import { log } from "../log.ts";
 import { NS_PER_SECOND, nowNs } from "../time.ts";
-import { compositeKey, containerKey, lineIds, sameContainer, sameContainerAndSource, sequenceNumbers } from "./lines.ts";
+import {
+  compositeKey,
+  containerKey,
+  lineIds,
+  parseStringMap,
+  sameContainer,
+  sameContainerAndSource,
+  sequenceNumbers,
+} from "./lines.ts";
 import {
   cutPages,
   listingStartNs,
@@ -114,7 +121,6 @@ const DIRECT_BUCKETS = 8n;
 /** Ranges over at most this many windows are read without consulting the index (10 to 15 minutes). */
 const DIRECT_WINDOWS = 3n;
 /** Times a read starts again from its last row when chunks it listed were compacted away meanwhile. */
-const MAX_READ_RESTARTS = 8;
 /** Compaction defaults: a window is merged this long after its last write, or at this many chunks. */
 const COMPACT_AFTER_MS = 5_000;
 const COMPACT_CHUNKS = 64;
@@ -828,32 +834,17 @@ export class CassandraStore implements LogStore {
   /**
    * A stream's rows from its chunks (mergeChunks over the windows of the range). Chunks listed
    * and compacted away before they are fetched are gone, but their lines are in chunks written
-   * before: the read lists again from the last row it gave.
+   * before: the read lists again from the last row it gave (readChunks).
    */
-  private async *readChunks(s: StreamRef, range: StreamRead, pageBytes: number): AsyncGenerator<OrderedRow[]> {
+  private readChunks(s: StreamRef, range: StreamRead, pageBytes: number): AsyncGenerator<OrderedRow[]> {
     const names = [storedNamespace(s), s.pod, s.container];
-    let current = range;
-    for (let restarts = 0; ; restarts++) {
+    const list = (current: StreamRead) => {
       const { startNs, endNs } = remainingRange(current);
       const forward = current.direction === "forward";
       const windows = this.windowsIn(names, startNs, endNs, forward);
-      const refs = chunkRefs(this.chunks, names, windows, startNs, endNs, forward, current.limitHint);
-      try {
-        for await (const page of mergeChunks(refs, current, pageBytes)) {
-          if (page.length === 0) continue;
-          current = { ...current, after: page.at(-1)! };
-          yield page;
-        }
-        return;
-      } catch (error) {
-        if (!(error instanceof ChunkGone)) throw error;
-        if (restarts >= MAX_READ_RESTARTS) {
-          throw new StoreUnavailableError(`cassandra read: chunks kept moving under it: ${error.message}`, 1, { cause: error });
-        }
-      } finally {
-        await refs.return(undefined);
-      }
-    }
+      return chunkRefs(this.chunks, names, windows, startNs, endNs, forward, current.limitHint);
+    };
+    return readChunks(list, range, pageBytes, "cassandra");
   }
 
   /** A stream's rows from log_lines (a keyspace from before chunks). */
@@ -1005,17 +996,8 @@ export class CassandraStore implements LogStore {
     const days = (
       await this.readAll(forward ? st.selectDays : st.selectDaysDesc, [...names, dayOfWindow(first), dayOfWindow(last)])
     ).map((r) => r.day as number);
-    const windowsOf = (day: number) => {
-      const listing = this.readAll(forward ? st.selectWindows : st.selectWindowsDesc, [...names, day, first, last]);
-      listing.catch(() => {}); // observed when its turn comes
-      return listing;
-    };
-    let next = days.length > 0 ? windowsOf(days[0]!) : undefined;
-    for (let i = 0; i < days.length; i++) {
-      const rows = await next!;
-      next = i + 1 < days.length ? windowsOf(days[i + 1]!) : undefined;
-      for (const r of rows) yield r.window as bigint;
-    }
+    const query = forward ? st.selectWindows : st.selectWindowsDesc;
+    for await (const r of this.dayByDay(days, (day) => [...names, day, first, last], query)) yield r.window as bigint;
   }
 
   /**
@@ -1039,16 +1021,29 @@ export class CassandraStore implements LogStore {
     const days = (await this.readAll(forward ? st.selectDays : st.selectDaysDesc, [...names, dayOf(first), dayOf(last)])).map(
       (r) => r.day as number,
     );
-    const bucketsOf = (day: number) => {
-      const listing = this.readAll(forward ? st.selectBuckets : st.selectBucketsDesc, [...names, day, first, last]);
-      listing.catch(() => {}); // observed when its turn comes
-      return listing;
+    const query = forward ? st.selectBuckets : st.selectBucketsDesc;
+    for await (const r of this.dayByDay(days, (day) => [...names, day, first, last], query)) yield r.bucket as bigint;
+  }
+
+  /**
+   * The rows of a per-day index query, day after day in the order given, the next day's rows read
+   * ahead while this day's are handed out.
+   */
+  private async *dayByDay(
+    days: number[],
+    params: (day: number) => unknown[],
+    query: string,
+  ): AsyncGenerator<cassandra.types.Row> {
+    const listing = (day: number) => {
+      const rows = this.readAll(query, params(day));
+      rows.catch(() => {}); // observed when its turn comes
+      return rows;
     };
-    let next = days.length > 0 ? bucketsOf(days[0]!) : undefined;
+    let next = days.length > 0 ? listing(days[0]!) : undefined;
     for (let i = 0; i < days.length; i++) {
       const rows = await next!;
-      next = i + 1 < days.length ? bucketsOf(days[i + 1]!) : undefined;
-      for (const r of rows) yield r.bucket as bigint;
+      next = i + 1 < days.length ? listing(days[i + 1]!) : undefined;
+      yield* rows;
     }
   }
 
@@ -1123,7 +1118,7 @@ export class CassandraStore implements LogStore {
         row.podId = source?.podId ?? "";
         row.dockerId = source?.dockerId ?? "";
         const metadata = r.metadata as string | null;
-        if (metadata != null) row.metadata = parseMetadata(metadata);
+        if (metadata != null) row.metadata = parseStringMap(metadata);
       }
     }
     sizer.observe(rows.length, bytes);
@@ -1337,12 +1332,6 @@ interface PartitionPage {
 function hasKeys(o: object): boolean {
   for (const _ in o) return true;
   return false;
-}
-
-/** Parses stored metadata (JSON), keys kept as data ("__proto__" included). */
-function parseMetadata(text: string): Record<string, string> {
-  const parsed = JSON.parse(text) as unknown;
-  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
 }
 
 /** Bucket start in epoch milliseconds, for the ns timestamp. */

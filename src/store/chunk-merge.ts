@@ -8,9 +8,9 @@
 // for batches sent in time order) its lines go out as they are, without comparing them to other
 // chunks; a filter runs over the chunk's whole text at once (linesContaining) and only the lines
 // that hold the texts become rows.
-import { linesContaining, rowOf, type DecodedChunk } from "./chunk.ts";
+import { linesContaining, lowerBound, rowOf, type DecodedChunk } from "./chunk.ts";
 import { isAfter, remainingRange } from "./reading.ts";
-import { ROW_OVERHEAD_BYTES, type OrderedRow, type StreamRead } from "./store.ts";
+import { ROW_OVERHEAD_BYTES, StoreUnavailableError, type OrderedRow, type StreamRead } from "./store.ts";
 
 /** A chunk as a listing names it: its time bounds, and how to get its lines. */
 export interface ChunkRef {
@@ -63,27 +63,49 @@ class Cursor {
     return this.chunk.ts[this.line()]!;
   }
 
-  /** The time of the last line this cursor will give. */
-  lastTime(): bigint {
-    const k = this.stop + (this.forward ? -1 : 1);
-    return this.chunk.ts[this.selected === undefined ? k : this.selected[k]!]!;
-  }
-
   advance(): void {
     this.at += this.forward ? 1 : -1;
   }
 }
 
-/** The first index in [0, n) whose time is >= t (n: none). */
-function lowerBound(ts: BigInt64Array, t: bigint): number {
-  let lo = 0;
-  let hi = ts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ts[mid]! < t) lo = mid + 1;
-    else hi = mid;
+/**
+ * A chunk listed by a read and no longer stored when the read loads it: compaction merged it into
+ * chunks it wrote before deleting it. The read lists again from the last row it gave (readChunks).
+ */
+export class ChunkGone extends Error {
+  override readonly name = "ChunkGone";
+}
+
+/** Times a read lists its chunks again (ChunkGone) before it gives up as unavailable. */
+const MAX_READ_RESTARTS = 8;
+
+/**
+ * A stream's rows from its chunks, as mergeChunks gives them from the chunks `list` names for a
+ * range; when a chunk listed is gone (ChunkGone), listed again for what is left after the last
+ * row given. `store` names the store in the error of a read that kept meeting gone chunks.
+ */
+export async function* readChunks(
+  list: (range: StreamRead) => AsyncIterable<ChunkRef> | Iterable<ChunkRef>,
+  range: StreamRead,
+  pageBytes: number,
+  store: string,
+): AsyncGenerator<OrderedRow[]> {
+  let current = range;
+  for (let restarts = 0; ; restarts++) {
+    try {
+      for await (const page of mergeChunks(list(current), current, pageBytes)) {
+        if (page.length === 0) continue;
+        current = { ...current, after: page.at(-1)! };
+        yield page;
+      }
+      return;
+    } catch (error) {
+      if (!(error instanceof ChunkGone)) throw error;
+      if (restarts >= MAX_READ_RESTARTS) {
+        throw new StoreUnavailableError(`${store} read: chunks kept moving under it: ${error.message}`, 1, { cause: error });
+      }
+    }
   }
-  return lo;
 }
 
 /**
@@ -101,7 +123,7 @@ export async function* mergeChunks(
   const after = range.after;
   const contains = range.contains ?? [];
   const withSource = range.withSource === true;
-  const iterator =
+  const iterator: AsyncIterator<ChunkRef> | Iterator<ChunkRef> =
     Symbol.asyncIterator in refs
       ? (refs as AsyncIterable<ChunkRef>)[Symbol.asyncIterator]()
       : (refs as Iterable<ChunkRef>)[Symbol.iterator]();
@@ -116,6 +138,7 @@ export async function* mergeChunks(
     return next;
   };
   const active: Cursor[] = [];
+  /** Opens the next chunk listed: a cursor on its lines in range, after the read's cursor, holding the texts. */
   const open = async (): Promise<void> => {
     const ref = next!;
     next = undefined;
@@ -131,6 +154,8 @@ export async function* mergeChunks(
     const hi = lowerBound(chunk.ts, endNs + 1n);
     if (lo >= hi) return;
     const cursor = new Cursor(chunk, lo, hi, hits, forward);
+    // Rows at times before the read's cursor (in the direction) were given already.
+    if (after !== undefined) while (!cursor.done() && before(cursor.time(), after.timeNs)) cursor.advance();
     if (!cursor.done()) active.push(cursor);
   };
   /** Whether time a comes before time b in the direction. */
@@ -152,65 +177,58 @@ export async function* mergeChunks(
     pageRows = Math.min(MAX_PAGE_ROWS, pageRows * 2);
     return out;
   };
-  // Rows at times before the cursor's (in the direction) were given already.
-  const skipBeforeCursor = (c: Cursor) => {
-    if (after === undefined) return;
-    while (!c.done() && before(c.time(), after.timeNs)) c.advance();
-  };
 
-  for (;;) {
-    if (active.length === 0) {
-      if ((await peek()) === undefined) break;
-      await open();
-      for (const c of active) skipBeforeCursor(c);
-      for (let i = active.length - 1; i >= 0; i--) if (active[i]!.done()) active.splice(i, 1);
-      continue;
-    }
-    // The head time: the earliest (forward) or latest (backward) of the active chunks.
-    let head = active[0]!.time();
-    for (let i = 1; i < active.length; i++) {
-      const t = active[i]!.time();
-      if (before(t, head)) head = t;
-    }
-    // Chunks that begin at or before it are opened first: their lines may come first.
-    const n = await peek();
-    if (n !== undefined && !before(head, forward ? n.firstNs : n.lastNs)) {
-      await open();
-      const c = active.at(-1);
-      if (c !== undefined) {
-        skipBeforeCursor(c);
+  try {
+    for (;;) {
+      if (active.length === 0) {
+        if ((await peek()) === undefined) break;
+        await open();
+        continue;
+      }
+      // The head time: the earliest (forward) or latest (backward) of the active chunks.
+      let head = active[0]!.time();
+      for (let i = 1; i < active.length; i++) {
+        const t = active[i]!.time();
+        if (before(t, head)) head = t;
+      }
+      // Chunks that begin at or before it are opened first: their lines may come first.
+      const n = await peek();
+      if (n !== undefined && !before(head, forward ? n.firstNs : n.lastNs)) {
+        await open();
+        continue;
+      }
+      if (active.length === 1) {
+        // One chunk alone up to the next one's start: its lines go out as they are.
+        const c = active[0]!;
+        const limit = n === undefined ? undefined : forward ? n.firstNs : n.lastNs;
+        while (!c.done() && (limit === undefined || before(c.time(), limit))) {
+          emit(rowOf(c.chunk, c.line(), withSource));
+          c.advance();
+          if (full()) yield take();
+        }
         if (c.done()) active.pop();
+        continue;
       }
-      continue;
-    }
-    if (active.length === 1) {
-      // One chunk alone up to the next one's start: its lines go out as they are.
-      const c = active[0]!;
-      const limit = n === undefined ? undefined : forward ? n.firstNs : n.lastNs;
-      while (!c.done() && (limit === undefined || before(c.time(), limit))) {
-        emit(rowOf(c.chunk, c.line(), withSource));
-        c.advance();
-        if (full()) yield take();
+      // Several chunks at the head time: the run of that time from all of them, in order, once each.
+      const run: OrderedRow[] = [];
+      for (let i = active.length - 1; i >= 0; i--) {
+        const c = active[i]!;
+        while (!c.done() && c.time() === head) {
+          run.push(rowOf(c.chunk, c.line(), withSource));
+          c.advance();
+        }
+        if (c.done()) active.splice(i, 1);
       }
-      if (c.done()) active.pop();
-      continue;
+      run.sort((a, b) => a.seq - b.seq || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const seen = new Set<bigint>();
+      const unique = run.filter((r) => !seen.has(r.id) && seen.add(r.id) !== undefined);
+      if (!forward) unique.reverse();
+      for (const r of unique) emit(r);
+      if (full()) yield take();
     }
-    // Several chunks at the head time: the run of that time from all of them, in order, once each.
-    const run: OrderedRow[] = [];
-    for (let i = active.length - 1; i >= 0; i--) {
-      const c = active[i]!;
-      while (!c.done() && c.time() === head) {
-        run.push(rowOf(c.chunk, c.line(), withSource));
-        c.advance();
-      }
-      if (c.done()) active.splice(i, 1);
-    }
-    run.sort((a, b) => a.seq - b.seq || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const seen = new Set<bigint>();
-    const unique = run.filter((r) => !seen.has(r.id) && seen.add(r.id) !== undefined);
-    if (!forward) unique.reverse();
-    for (const r of unique) emit(r);
-    if (full()) yield take();
+    if (page.length > 0) yield page;
+  } finally {
+    // The listing ends with the read, early or not (a store's listing may hold a cursor).
+    await iterator.return?.();
   }
-  if (page.length > 0) yield page;
 }

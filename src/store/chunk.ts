@@ -23,6 +23,7 @@
 // Columns apart, so that zstd sees like next to like (times, lengths, texts). A string is a
 // varint byte length and its UTF-8 bytes. The identity of a chunk derives from its content (the
 // times and ids of its lines): a resent batch writes the same chunk under the same key.
+import { compositeKey, parseStringMap } from "./lines.ts";
 import type { OrderedRow } from "./store.ts";
 
 const VERSION = 1;
@@ -124,9 +125,26 @@ export function rowOf(c: DecodedChunk, i: number, withSource: boolean): OrderedR
     row.podId = s.podId;
     row.dockerId = s.dockerId;
     const m = c.metadata?.[i];
-    if (m != null) row.metadata = parseObject(m);
+    if (m != null) row.metadata = parseStringMap(m);
   }
   return row;
+}
+
+/** The first line of a chunk's times whose time is >= t (the length: none). */
+export function lowerBound(ts: BigInt64Array, t: bigint): number {
+  let lo = 0;
+  let hi = ts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ts[mid]! < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Every line of a decoded chunk as ChunkLines (compaction, migration, tests). */
+export function linesOf(c: DecodedChunk): ChunkLine[] {
+  return Array.from({ length: c.n }, (_, i) => lineOf(c, i));
 }
 
 /** A decoded chunk's line i as a ChunkLine (compaction, migration). */
@@ -141,11 +159,6 @@ export function lineOf(c: DecodedChunk, i: number): ChunkLine {
     metadata: c.metadata?.[i] ?? null,
     log: textOf(c, i),
   };
-}
-
-function parseObject(text: string): Record<string, string> {
-  const parsed = JSON.parse(text) as unknown;
-  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
 }
 
 /** A chunk's key beside its stream and window: a 64-bit hash of its lines' times and ids. */
@@ -178,9 +191,7 @@ export function encodeChunk(lines: readonly ChunkLine[], level = INGEST_LEVEL): 
   w.varint(n);
   const streams = new Table<string>((s) => s);
   const levels = new Table<string>((s) => s);
-  const sources = new Table<ChunkSource>(
-    (s) => `${s.podId.length}:${s.podId}${s.dockerId.length}:${s.dockerId}${s.host.length}:${s.host}${s.labels}`,
-  );
+  const sources = new Table<ChunkSource>((s) => compositeKey(s.podId, s.dockerId, s.host, s.labels));
   const streamOf = new Uint32Array(n);
   const levelOf = new Uint32Array(n);
   const sourceOf = new Uint32Array(n);

@@ -153,3 +153,9 @@ export function sameContainerAndSource(a: LogEntry, b: LogEntry): boolean {
 export function sourceKey(e: LogEntry): string {
   return compositeKey(e.podId, e.dockerId, e.host, JSON.stringify(e.labels));
 }
+
+/** A map of strings as the stores keep it (labels, structured metadata: JSON), keys kept as data ("__proto__" included). */
+export function parseStringMap(text: string): Record<string, string> {
+  const parsed = JSON.parse(text) as unknown;
+  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
+}

@@ -3,6 +3,7 @@
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { COMPACT_LEVEL, cutChunks, encodeChunk, windowOf, type ChunkLine, type ChunkSource } from "./chunk.ts";
+import { compositeKey } from "./lines.ts";
 import type { RetentionRule } from "./retention.ts";
 
 export type EmbeddedSync = "full" | "normal";
@@ -226,7 +227,7 @@ export function migrateLines(db: Database, log?: (lines: number) => void): numbe
         }
         if (rows.length === 0) return 0;
         const lines = rows.map((r): ChunkLine => {
-          const key = `${r.pod_id.length}:${r.pod_id}${r.docker_id.length}:${r.docker_id}${r.host.length}:${r.host}${r.labels}`;
+          const key = compositeKey(r.pod_id, r.docker_id, r.host, r.labels);
           let source = sources.get(key);
           if (source === undefined) {
             source = { podId: r.pod_id, dockerId: r.docker_id, host: r.host, labels: r.labels };

@@ -19,7 +19,8 @@ import {
   cutChunks,
   decodeChunk,
   encodeChunk,
-  lineOf,
+  linesOf,
+  lowerBound,
   MAX_CHUNK_LINES,
   MAX_CHUNK_TEXT_BYTES,
   mergeLines,
@@ -122,7 +123,7 @@ function open(path: string, sync: "full" | "normal", compactAfterMs: number): vo
        AND NOT EXISTS (SELECT 1 FROM chunks WHERE container_id = ?1)`,
   );
   selectSmallChunks = prepare(
-    `SELECT id, text_bytes, data FROM chunks WHERE container_id = ?1 AND win = ?2 AND lines < ?3 AND text_bytes < ?4
+    `SELECT id, text_bytes FROM chunks WHERE container_id = ?1 AND win = ?2 AND lines < ?3 AND text_bytes < ?4
      ORDER BY first_ts`,
   );
   deleteChunk = prepare("DELETE FROM chunks WHERE id = ?");
@@ -302,14 +303,7 @@ function storedChunk(id: number): DecodedChunk {
 /** The seq of the line (time, id) in a chunk, or undefined when the chunk does not hold it. */
 function seqOf(c: DecodedChunk, timeNs: bigint, id: bigint): number | undefined {
   const ts = c.ts;
-  let lo = 0;
-  let hi = c.n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ts[mid]! < timeNs) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo; i < c.n && ts[i] === timeNs; i++) if (c.ids[i] === id) return c.seq[i];
+  for (let i = lowerBound(ts, timeNs); i < c.n && ts[i] === timeNs; i++) if (c.ids[i] === id) return c.seq[i];
   return undefined;
 }
 
@@ -402,16 +396,14 @@ function releaseFreePages(): void {
 
 /** Merges the small chunks of one window (at most COMPACT_TEXT_BYTES of them); true: more remain. */
 function compactWindow(cid: number, win: bigint): boolean {
-  const rows = selectSmallChunks.values(cid, win, SMALL_LINES, SMALL_TEXT_BYTES) as [number, number, Uint8Array][];
+  const rows = selectSmallChunks.values(cid, win, SMALL_LINES, SMALL_TEXT_BYTES) as [number, number][];
   if (rows.length < 2) return false;
   let text = 0;
   let take = 0;
   while (take < rows.length && (take < 2 || text + rows[take]![1] <= COMPACT_TEXT_BYTES)) text += rows[take++]![1];
   const inputs = rows.slice(0, take);
-  const lists = inputs.map(([, , data]) => {
-    const c = decodeChunk(data);
-    return Array.from({ length: c.n }, (_, i) => lineOf(c, i));
-  });
+  // Only the chunks of this round are read (the window may hold many more small ones).
+  const lists = inputs.map(([id]) => linesOf(decodeChunk((selectChunkData.get(id) as { data: Uint8Array }).data)));
   const merged = mergeLines(lists);
   decoded.clear();
   db!.transaction(() => {
@@ -424,7 +416,7 @@ function compactWindow(cid: number, win: bigint): boolean {
   return take < rows.length;
 }
 
-/** Writes one batch in its own transaction; row by row when it fails for good as a whole. */
+/** Writes one batch in its own transaction; chunk by chunk when it fails for good as a whole. */
 function writeAlone(id: number, batch: PackedBatch): void {
   try {
     reply({ id, ...db!.transaction(() => insert(batch, false))() });

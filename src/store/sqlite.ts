@@ -16,9 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { log } from "../log.ts";
 import { nowNs } from "../time.ts";
-import { decodeChunk, windowOf, type DecodedChunk } from "./chunk.ts";
-import { mergeChunks, type ChunkRef } from "./chunk-merge.ts";
-import { lineIds, sameContainerAndSource, sequenceNumbers } from "./lines.ts";
+import { decodeChunk, windowOf } from "./chunk.ts";
+import { ChunkGone, readChunks, type ChunkRef } from "./chunk-merge.ts";
+import { lineIds, parseStringMap, sameContainerAndSource, sequenceNumbers } from "./lines.ts";
 import { listingStartNs, remainingRange, streamsWithinRetention, withinRetention } from "./reading.ts";
 import { RetentionPolicy, type RetentionRule } from "./retention.ts";
 import {
@@ -80,12 +80,6 @@ export interface EmbeddedStoreOptions {
 
 /** Count rows per page of counts(). */
 const COUNT_PAGE_ROWS = 10_000;
-
-/** A source's labels as stored (JSON), keys kept as data ("__proto__" included). */
-function parseLabels(text: string): Record<string, string> {
-  const parsed = JSON.parse(text) as unknown;
-  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
-}
 
 interface Waiter {
   resolve: (reply: WriterReply) => void;
@@ -224,7 +218,7 @@ export class EmbeddedStore implements LogStore {
       container,
       firstNs,
       lastNs,
-      labels: parseLabels(labels),
+      labels: parseStringMap(labels),
       host,
     }));
     return streamsWithinRetention(streams, this.retention, now, endNs);
@@ -238,7 +232,11 @@ export class EmbeddedStore implements LogStore {
     if (endNs < startNs) return;
     const row = this.selectContainer.get(stream.tenant, stream.namespace, stream.pod, stream.container) as { id: number } | null;
     if (row === null) return;
-    yield* mergeChunks(this.chunksOf(row.id, startNs, endNs, range.direction), range, this.pageBytes);
+    const list = (current: StreamRead) => {
+      const left = remainingRange(current);
+      return this.chunksOf(row.id, left.startNs, left.endNs, current.direction);
+    };
+    yield* readChunks(list, range, this.pageBytes, "embedded store");
   }
 
   /**
@@ -252,8 +250,10 @@ export class EmbeddedStore implements LogStore {
       lastNs: r.last_ts,
       load: () => {
         const found = this.selectChunkData.get(r.id) as { data: Uint8Array } | null;
-        // Gone since it was listed (compaction merged it into a chunk listed later, or a sweep).
-        return found === null ? EMPTY_CHUNK : decodeChunk(found.data);
+        // Gone since it was listed: compaction merged it (into chunks it wrote in the same
+        // transaction, which a new listing finds), or a sweep deleted it.
+        if (found === null) throw new ChunkGone(`chunk ${r.id} is gone`);
+        return decodeChunk(found.data);
       },
     });
     // In pages, each read whole (the statement is shared by every read of this connection: a
@@ -451,20 +451,6 @@ interface ListedChunk {
   first_ts: bigint;
   last_ts: bigint;
 }
-
-/** What a chunk listed and then gone reads as: no lines. */
-const EMPTY_CHUNK: DecodedChunk = {
-  n: 0,
-  ts: new BigInt64Array(0),
-  seq: new Float64Array(0),
-  ids: new BigInt64Array(0),
-  streams: [],
-  levels: [],
-  sources: [],
-  text: Buffer.alloc(0),
-  starts: new Uint32Array(1),
-  ascii: true,
-};
 
 const STREAMS = ["stdout", "stderr", ""];
 

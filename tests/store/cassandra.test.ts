@@ -20,7 +20,7 @@ import {
   type CassandraStoreOptions,
 } from "../../src/store/cassandra.ts";
 import { parseRetentionRules, RetentionPolicy } from "../../src/store/retention.ts";
-import { decodeChunk, lineOf, MAX_CHUNK_TEXT_BYTES, windowOf, WINDOW_NS, type ChunkLine } from "../../src/store/chunk.ts";
+import { decodeChunk, linesOf, MAX_CHUNK_TEXT_BYTES, windowOf, WINDOW_NS, type ChunkLine } from "../../src/store/chunk.ts";
 import { lineIds, sequenceNumbers, sourceKey } from "../../src/store/lines.ts";
 import { StoreUnavailableError, type LogEntry, type OrderedRow, type StreamRead, type StreamRef } from "../../src/store/store.ts";
 import { entry, fbRecord, get, ns, post, queryAll, queryUrl, unique } from "../helpers.ts";
@@ -1108,7 +1108,7 @@ async function chunkRows(ks: string, namespace: string): Promise<ChunkRow[]> {
       born: r.born as bigint,
       ttl: r.ttl as number | null,
       data: r.data as Buffer,
-      lines: Array.from({ length: chunk.n }, (_, i) => lineOf(chunk, i)),
+      lines: linesOf(chunk),
     };
   });
   const cmp = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);

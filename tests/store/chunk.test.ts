@@ -8,7 +8,7 @@ import {
   cutChunks,
   decodeChunk,
   encodeChunk,
-  lineOf,
+  linesOf,
   linesContaining,
   mergeLines,
   windowOf,
@@ -68,7 +68,7 @@ describe("chunks", () => {
     expect(encoded.key).toBe(chunkKey(lines));
     const decoded = decodeChunk(encoded.data);
     expect(decoded.ascii).toBe(false);
-    expect(Array.from({ length: decoded.n }, (_, i) => lineOf(decoded, i))).toEqual(lines);
+    expect(linesOf(decoded)).toEqual(lines);
     // Mostly repeated text compresses.
     expect(encoded.data.length).toBeLessThan(2_000);
   });

@@ -792,6 +792,40 @@ export function storeContract(
     });
 
     test(
+      "a read under way while compaction merges the chunks it listed gives every line once, in order",
+      async () => {
+        const base = ns("2024-03-02T10:00:00Z");
+        for (const direction of ["forward", "backward"] as const) {
+          const n = unique();
+          // 300 small chunks in one window: one per two-line batch.
+          const lines = Array.from({ length: 600 }, (_, i) =>
+            entry({ namespace: n, timeNs: base + BigInt(i) * 100_000_000n, log: `line ${i}` }),
+          );
+          const ref = { tenant: "", namespace: n, pod: "pod-a", container: "main" };
+          for (let i = 0; i < lines.length; i += 2) await store.write(lines.slice(i, i + 2));
+          const rows: OrderedRow[] = [];
+          let compacted = false;
+          for await (const page of store.read(ref, {
+            startNs: base,
+            endNs: base + 3_600n * NS_PER_SECOND,
+            direction,
+            limitHint: 16,
+          })) {
+            rows.push(...page);
+            if (!compacted) {
+              // The read has listed (and loaded some of) the small chunks: they are merged away now.
+              await store.compactNow!();
+              compacted = true;
+            }
+          }
+          const expected = lines.map((e) => e.log);
+          expect(rows.map((r) => r.log)).toEqual(direction === "forward" ? expected : expected.reverse());
+        }
+      },
+      Math.max(t, 60_000),
+    );
+
+    test(
       "after close: unhealthy, and writes are refused as unavailable (retryable)",
       async () => {
         const own = await open();
