@@ -199,17 +199,21 @@ function insert(b: PackedBatch, oneByOne: boolean): Outcome {
     tally.add(group, b.ts[row]!, s * levels + l, b.streamTable[s]!, b.levelTable[l]!, bytes);
   };
   const now = performance.now();
+  // The lines of each container, whatever runs they came in: lines of several pods interleaved
+  // in a batch (one file after another, or several tailed at once) make one chunk per container
+  // and window, not one per run.
+  const byContainer = new Map<number, { lines: BatchLine[]; sorted: boolean }>();
   for (let r = 0; r < b.runs.length; r++) {
     const run = b.runs[r]!;
     const first = b.runStarts[r]!;
     const end = r + 1 < b.runs.length ? b.runStarts[r + 1]! : b.n;
     const cid = cachedId(containerIds, insertContainer, selectContainer, [run.tenant, run.namespace, run.pod, run.container]);
     const sid = cachedId(sourceIds, insertSource, selectSource, [run.podId, run.dockerId, run.host, run.labels]);
-    const group = String(cid);
     indexStream(b, cid, sid, first, end);
     const source: ChunkSource = { podId: run.podId, dockerId: run.dockerId, host: run.host, labels: run.labels };
-    const lines = new Array<BatchLine>(end - first);
-    let sorted = true;
+    let container = byContainer.get(cid);
+    if (container === undefined) byContainer.set(cid, (container = { lines: [], sorted: true }));
+    const lines = container.lines;
     let start = first === 0 ? 0 : b.ends[first - 1]!;
     for (let i = first; i < end; i++) {
       const stop = b.ends[i]!;
@@ -225,9 +229,12 @@ function insert(b: PackedBatch, oneByOne: boolean): Outcome {
         index: i,
       };
       start = stop;
-      lines[i - first] = l;
-      if (sorted && i > first && compareLines(lines[i - first - 1]!, l) > 0) sorted = false;
+      if (container.sorted && lines.length > 0 && compareLines(lines.at(-1)!, l) > 0) container.sorted = false;
+      lines.push(l);
     }
+  }
+  for (const [cid, { lines, sorted }] of byContainer) {
+    const group = String(cid);
     if (!sorted) lines.sort(compareLines);
     // One window at a time (sorted lines: each window's lines follow one another).
     for (let a = 0; a < lines.length;) {
@@ -342,6 +349,8 @@ const SMALL_TEXT_BYTES = MAX_CHUNK_TEXT_BYTES / 2;
 const COMPACT_TEXT_BYTES = 8 * MAX_CHUNK_TEXT_BYTES;
 /** A window marked this way is compacted at the next round, whatever its last write. */
 const COMPACT_NOW = Number.NEGATIVE_INFINITY;
+/** How long a window whose compaction failed waits before it is tried again. */
+const COMPACT_RETRY_MS = 5_000;
 
 let compactAfter = 1000;
 /** Windows written since their last compaction: the last write's time and the text written since. */
@@ -371,15 +380,23 @@ function compactRound(all = false): void {
   if (pending.length > 0) flush();
   const deadline = performance.now() + (all ? Number.POSITIVE_INFINITY : 100);
   const now = performance.now();
+  // Windows whose compaction failed in this round: put back for later, not tried again now.
+  const failed = new Set<string>();
   for (const [key, d] of dirty) {
     if (performance.now() > deadline) break;
+    if (failed.has(key)) continue;
     if (!all && now - d.at < compactAfter && d.text < MAX_CHUNK_TEXT_BYTES) continue;
     dirty.delete(key);
     try {
       if (compactWindow(d.cid, d.win)) dirty.set(key, { ...d, at: COMPACT_NOW, text: 0 });
     } catch (error) {
-      // Nothing changed (the transaction rolled back): the window stays as it was, readable.
-      console.error(`embedded store: compacting a window failed: ${(error as Error).message}`);
+      // Nothing changed (the transaction rolled back): the window stays as it was, readable, and
+      // is tried again a while later (a full disk may be given space back).
+      console.error(
+        `embedded store: compacting a window failed (tried again in ${COMPACT_RETRY_MS / 1000} s): ${(error as Error).message}`,
+      );
+      failed.add(key);
+      if (!dirty.has(key)) dirty.set(key, { ...d, at: performance.now() + COMPACT_RETRY_MS, text: 0 });
     }
   }
   releaseFreePages();

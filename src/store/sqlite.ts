@@ -256,30 +256,48 @@ export class EmbeddedStore implements LogStore {
         return decodeChunk(found.data);
       },
     });
-    // In pages, each read whole (the statement is shared by every read of this connection: a
-    // lazy cursor would be invalidated by the next read's use of it).
+    // In pages of whole windows, each page one statement read whole. Whole windows: compaction
+    // merges the chunks of one window into chunks that sort where the first of them did, then
+    // deletes them (one transaction); a page that ended inside a window could list some of its
+    // chunks, and the next page, after compaction, neither the rest (deleted) nor the merged
+    // chunks (sorted before the page's end): their lines would be missed without a word. A window
+    // listed in one statement is listed before or after a compaction, whole: either the merged
+    // chunks, or every input (those gone when loaded restart the read: ChunkGone). Each page is
+    // read whole, too: the statement is shared by every read of this connection, and a lazy
+    // cursor would be invalidated by the next read's use of it.
     const forward = direction === "forward";
     const select = this.selectChunks[direction];
-    let at: [bigint, bigint, bigint] = forward ? [MIN_I64, MIN_I64, MIN_I64] : [MAX_I64, MAX_I64, MAX_I64];
-    let window: ListedChunk[] = [];
-    const byLast = () => window.sort((a, b) => (a.last_ts > b.last_ts ? -1 : a.last_ts < b.last_ts ? 1 : 0)).map(ref);
+    const from = windowOf(startNs);
+    const to = windowOf(endNs);
+    /** Keyset position: every window from w on (in the direction), and every window after w. */
+    const at = (w: bigint): [bigint, bigint, bigint] => (forward ? [w - 1n, MAX_I64, MAX_I64] : [w + 1n, MIN_I64, MIN_I64]);
+    const past = (w: bigint): [bigint, bigint, bigint] => (forward ? [w, MAX_I64, MAX_I64] : [w, MIN_I64, MIN_I64]);
+    let position = forward ? at(from) : at(to);
     for (;;) {
-      const page = select.all(cid, windowOf(startNs), windowOf(endNs), startNs, endNs, ...at, LISTING_PAGE) as ListedChunk[];
-      for (const r of page) {
-        if (forward) yield ref(r);
-        else {
-          if (window.length > 0 && r.win !== window[0]!.win) {
-            yield* byLast();
-            window = [];
-          }
-          window.push(r);
+      let page = select.all(cid, from, to, startNs, endNs, ...position, LISTING_PAGE) as ListedChunk[];
+      const more = page.length === LISTING_PAGE;
+      if (more) {
+        const last = page.at(-1)!.win;
+        if (page[0]!.win === last) {
+          // One window fills the page: that window, whole.
+          page = select.all(cid, last, last, startNs, endNs, ...at(last), -1) as ListedChunk[];
+        } else {
+          // The last window may go on past the page: it starts the next page.
+          while (page.at(-1)!.win === last) page.pop();
         }
       }
-      if (page.length < LISTING_PAGE) break;
-      const last = page.at(-1)!;
-      at = [last.win, last.first_ts, last.id];
+      for (let a = 0; a < page.length;) {
+        let z = a + 1;
+        while (z < page.length && page[z]!.win === page[a]!.win) z++;
+        const window = page.slice(a, z);
+        // Backward: by last time, newest first (a window holds few chunks once compacted).
+        if (!forward) window.sort((x, y) => (x.last_ts > y.last_ts ? -1 : x.last_ts < y.last_ts ? 1 : 0));
+        yield* window.map(ref);
+        a = z;
+      }
+      if (!more) break;
+      position = past(page.at(-1)!.win);
     }
-    if (!forward) yield* byLast();
   }
 
   /** Merges the small chunks of every window written since its last compaction, now (tests, bench). */
