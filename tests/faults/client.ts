@@ -67,6 +67,8 @@ export interface SendStats {
   sent: number;
   acknowledged: number;
   dropped: number;
+  /** Records a 200 answer named as rejected (its `rejected` count): stored nowhere, as Fluent Bit sees it. */
+  rejected: number;
   status503: number;
   status429: number;
   otherStatus: number;
@@ -99,6 +101,7 @@ export async function sendAll(set: LineSet, options: SendOptions): Promise<SendS
     sent: set.lines,
     acknowledged: 0,
     dropped: 0,
+    rejected: 0,
     status503: 0,
     status429: 0,
     otherStatus: 0,
@@ -136,7 +139,8 @@ export async function sendAll(set: LineSet, options: SendOptions): Promise<SendS
           });
           status = res.status;
           if (status === 503 && res.headers.get("retry-after") === null) stats.without503RetryAfter++;
-          await res.arrayBuffer();
+          const text = await res.text();
+          if (status === 200) stats.rejected += rejectedIn(text);
         } catch (error) {
           const kind = (error as { code?: string }).code ?? (error as Error).name ?? "error";
           stats.errorKinds[kind] = (stats.errorKinds[kind] ?? 0) + 1;
@@ -165,6 +169,16 @@ export async function sendAll(set: LineSet, options: SendOptions): Promise<SendS
   return stats;
 }
 
+/** The `rejected` count of a 200 answer's JSON body (0 without one). */
+function rejectedIn(body: string): number {
+  try {
+    const n = (JSON.parse(body) as { rejected?: unknown }).rejected;
+    return typeof n === "number" ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export interface Census {
   /** Distinct lines of the set found. */
   stored: number;
@@ -172,6 +186,8 @@ export interface Census {
   duplicated: number;
   /** Rows that are not lines of the set. */
   foreign: number;
+  /** The first runs of lines not found, pod by pod: what a failure names. */
+  missing: string;
 }
 
 /** Reads every line of the set back through /query (each pod, paged) and counts them. */
@@ -209,5 +225,22 @@ export async function census(baseUrl: string, set: LineSet): Promise<Census> {
   }
   let stored = 0;
   for (const n of seen) if (n > 0) stored++;
-  return { stored, duplicated: rows - foreign - stored, foreign };
+  return { stored, duplicated: rows - foreign - stored, foreign, missing: missingRanges(seen, set.pods) };
+}
+
+/** The first runs of lines never seen, each of one pod (its lines are every pods-th of the set). */
+function missingRanges(seen: Uint8Array, pods: number, most = 8): string {
+  const runs: string[] = [];
+  let left = 0;
+  for (let pod = 0; pod < pods; pod++) {
+    for (let i = pod; i < seen.length; i += pods) {
+      if (seen[i] !== 0) continue;
+      let j = i;
+      while (j + pods < seen.length && seen[j + pods] === 0) j += pods;
+      if (runs.length < most) runs.push(`pod ${pod}: ${i === j ? i : `${i}-${j} (${(j - i) / pods + 1} lines)`}`);
+      else left++;
+      i = j;
+    }
+  }
+  return runs.join(", ") + (left > 0 ? ` and ${left} more runs` : "");
 }
