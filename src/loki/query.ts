@@ -4,6 +4,7 @@
 import { runQuery, type LogQuery, type ResultRow } from "../query/engine.ts";
 import type { Direction, LogStore } from "../store/store.ts";
 import {
+  CountsCannotAnswer,
   DETECTED_LEVEL,
   detectLevel,
   type CountRow,
@@ -67,7 +68,7 @@ export function engineSource(store: LogStore, tenant: string): SampleSource {
     },
     counts(q) {
       if (q.labels === undefined || !countable(q.labels)) return undefined;
-      return countRows(store, tenant, q.plan, q.startNs, q.endNs);
+      return countRows(store, tenant, q.plan, q.startNs, q.endNs, q.labels);
     },
   };
 }
@@ -79,11 +80,23 @@ async function* countRows(
   plan: LogSelectorPlan,
   startNs: bigint,
   endNs: bigint,
+  labels: readonly string[] | undefined,
 ): AsyncGenerator<CountRow[]> {
   if (endNs <= startNs) return;
   const matchers = plan.matchers.map((m) => ({ name: m.name, op: m.op, value: m.value }));
   const rows: CountRow[] = [];
-  for (const series of await seriesCounts(store, tenant, matchers, startNs, endNs - 1n, true)) {
+  const found = await seriesCounts(store, tenant, matchers, startNs, endNs - 1n, true);
+  // A count row knows its stream's labels, `stream` and the level, not a line's structured
+  // metadata: a label the query sums by that some stream lacks may be metadata on its lines (a
+  // trace id pushed through the Loki API), which only the lines can tell.
+  for (const name of labels ?? []) {
+    if (name === "stream" || name === DETECTED_LEVEL || name === "level") continue;
+    const without = found.find((s) => !s.labels[name]);
+    if (without !== undefined) {
+      throw new CountsCannotAnswer(`${labelsText(without.labels)} has no label ${name}: it may be on its lines`);
+    }
+  }
+  for (const series of found) {
     for (const c of series.byLevel!) {
       rows.push({
         timeNs: c.minuteNs,

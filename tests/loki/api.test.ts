@@ -210,6 +210,40 @@ for (const s of storesUnderTest("loki-api")) {
       expect(byLevel).toEqual({ info: "3", warn: "1" });
     });
 
+    test("sum by a pushed structured metadata key counts by its values (lines read); by a label every stream has, from the counts", async () => {
+      const n = unique();
+      const push = await fetch(`${served.url}/loki/api/v1/push`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          streams: [
+            {
+              stream: { namespace: n, pod: "api-0", container: "api", app: "api" },
+              values: [
+                [ns(10), "GET /a", { trace_id: "t1" }],
+                [ns(20), "GET /b", { trace_id: "t2" }],
+                [ns(30), "GET /c", { trace_id: "t1" }],
+                [ns(40), "GET /d"],
+              ],
+            },
+          ],
+        }),
+      });
+      expect(push.status).toBe(204);
+      const sumBy = async (label: string) => {
+        const data = await ok<{ result: Vector }>(
+          await get("/loki/api/v1/query", {
+            query: `sum by (${label}) (count_over_time({namespace="${n}"}[1m]))`,
+            time: String(BASE_S + 60),
+          }),
+        );
+        return Object.fromEntries(data.result.map((r) => [JSON.stringify(r.metric), r.value[1]]));
+      };
+      // As Loki: each trace id its series, the line without one in the series without the label.
+      expect(await sumBy("trace_id")).toEqual({ '{"trace_id":"t1"}': "2", '{"trace_id":"t2"}': "1", "{}": "1" });
+      expect(await sumBy("app")).toEqual({ '{"app":"api"}': "4" });
+    });
+
     test("labels, label values and series: from the index; stream from the counts", async () => {
       const n = unique();
       await write(records(n));

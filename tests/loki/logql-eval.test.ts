@@ -4,6 +4,7 @@
 // labels are stream labels + structured metadata + parsed labels; errors fail metric queries.
 import { describe, expect, test } from "bun:test";
 import {
+  CountsCannotAnswer,
   evaluateMetric,
   LogQLEvalError,
   parseLogQL,
@@ -439,6 +440,27 @@ describe("per-minute counts", () => {
     );
     expect(src2.countQueries.length).toBe(0);
     expect(src2.reads.length).toBe(2);
+  });
+
+  test("lines are read when the counts find, before their first row, that they cannot answer", async () => {
+    class Declining extends MemorySource {
+      asked = 0;
+      counts(): AsyncIterable<CountRow[]> {
+        this.asked++;
+        return (async function* (): AsyncGenerator<CountRow[]> {
+          throw new CountsCannotAnswer("a stream has no label trace_id");
+        })();
+      }
+    }
+    const src = new Declining(LINES);
+    const r = await evaluateMetric(
+      parseLogQL('sum(count_over_time({app="api"}[1m]))'),
+      { startNs: T0 + M, endNs: T0 + M, stepNs: 0n },
+      src,
+    );
+    expect(vector(r)).toEqual({ "{}": "3" });
+    expect(src.asked).toBe(1);
+    expect(src.reads.length).toBe(1);
   });
 });
 

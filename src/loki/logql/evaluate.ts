@@ -28,7 +28,14 @@ import {
   type SampleGrouping,
 } from "./pipeline.ts";
 import { compileAnchoredRE2, expandGoTemplate } from "./re2.ts";
-import { planLogSelector, type LogSelectorPlan, type SampleSource, type SourceLine } from "./plan.ts";
+import {
+  CountsCannotAnswer,
+  planLogSelector,
+  type CountRow,
+  type LogSelectorPlan,
+  type SampleSource,
+  type SourceLine,
+} from "./plan.ts";
 import { formatSampleValue, nsToSeconds, parseGoDuration, parseGoFloat, parseHumanBytes } from "./units.ts";
 
 export type MetricResult =
@@ -483,7 +490,8 @@ async function* rangeEvaluator(ctx: Ctx, e: RangeAggregationExpr, pushdown: Grou
   };
 
   const windowEndOf = (i: number) => base + BigInt(i) * step;
-  const counts = countsSource(ctx, e, pushdown)?.(readStart - 1n, readEnd);
+  const offered = countsSource(ctx, e, pushdown)?.(readStart - 1n, readEnd);
+  const counts = offered === undefined ? undefined : await answering(offered);
   if (counts !== undefined) {
     const kindBytes = e.op === "bytes_over_time" || e.op === "bytes_rate";
     const grp = pushdown;
@@ -512,6 +520,24 @@ async function* rangeEvaluator(ctx: Ctx, e: RangeAggregationExpr, pushdown: Grou
     }
   }
   while (next < n) yield emit(next++);
+}
+
+/**
+ * The counts' rows, or undefined when the source found, before its first row, that they cannot
+ * answer (CountsCannotAnswer): then the lines are read instead.
+ */
+async function answering(counts: AsyncIterable<CountRow[]>): Promise<AsyncIterable<CountRow[]> | undefined> {
+  const it = counts[Symbol.asyncIterator]();
+  let first: IteratorResult<CountRow[]>;
+  try {
+    first = await it.next();
+  } catch (error) {
+    if (error instanceof CountsCannotAnswer) return undefined;
+    throw error;
+  }
+  return (async function* () {
+    for (let r = first; !r.done; r = await it.next()) yield r.value;
+  })();
 }
 
 /** Labels of a counts row after a pushed-down `sum by/without`. */

@@ -13,6 +13,7 @@ export {
 } from "./ast.ts";
 export { parseLogQL } from "./parse.ts";
 export {
+  CountsCannotAnswer,
   isLogQuery,
   planLogSelector,
   selectorsOf,

@@ -66,9 +66,15 @@ export interface SampleSource {
   /**
    * Optional: pre-aggregated per-minute counts for a selector without pipeline (plan.selector has
    * no stages), rows in ascending timeNs. Return undefined when they cannot answer exactly (then
-   * the evaluator reads lines).
+   * the evaluator reads lines); a source that finds so only once it has looked (at the streams)
+   * throws CountsCannotAnswer before it gives any row, with the same effect.
    */
   counts?(q: CountsQuery): AsyncIterable<CountRow[]> | undefined;
+}
+
+/** Thrown by SampleSource.counts, before any row, when the counts cannot answer exactly. */
+export class CountsCannotAnswer extends Error {
+  override readonly name = "CountsCannotAnswer";
 }
 
 const pipelines = new WeakMap<LogSelectorExpr, Pipeline>();
