@@ -60,6 +60,8 @@ describe("the compiled binary", () => {
       await page.goto(`${server.url}/?namespace=bin&pod=p-0&container=c&since=1h`);
       await page.locator(".row .text", { hasText: "served by the binary" }).waitFor();
       expect(await rowTexts(page)).toEqual(["served by the binary"]);
+      // The histogram comes from its own request (the counts), which may answer after the rows.
+      await page.locator(".histogram .u-over").waitFor({ timeout: 10_000 });
       expect(await page.locator(".histogram .u-over").count()).toBe(1);
       expect(elsewhere).toEqual([]);
       expect(sizes.length).toBe(2);
