@@ -61,17 +61,16 @@ export const NS_PER_DAY = 86_400_000_000_000n;
 const NS_PER_MINUTE = 60_000_000_000n;
 
 /**
- * A page of the chunks of a container (?1) that may hold lines of a range (?4 start, ?5 end), in
- * windows ?2 to ?3, after a place in the listing (?6 window, ?7 first time, ?8 id; the first page
- * starts before everything): forward by window and first time; backward by window, newest first
- * (the reader orders a window's chunks by last time). At most ?9 rows.
+ * A page of the chunks of a container (?1) in windows ?2 to ?3 that may hold lines of a range (?4
+ * start, ?5 end): forward by window and first time; backward by window, newest first (the reader
+ * orders a window's chunks by last time). At most ?6 rows (-1: all). The reader pages by window
+ * (see chunksOf): a window is always listed by one statement.
  */
 export function selectChunksSql(direction: "forward" | "backward"): string {
-  const [cmp, order] = direction === "forward" ? [">", "ASC"] : ["<", "DESC"];
+  const order = direction === "forward" ? "ASC" : "DESC";
   return `SELECT id, win, first_ts, last_ts FROM chunks
   WHERE container_id = ?1 AND win >= ?2 AND win <= ?3 AND last_ts >= ?4 AND first_ts <= ?5
-    AND (win ${cmp} ?6 OR (win = ?6 AND (first_ts ${cmp} ?7 OR (first_ts = ?7 AND id ${cmp} ?8))))
-  ORDER BY win ${order}, first_ts ${order}, id ${order} LIMIT ?9`;
+  ORDER BY win ${order}, first_ts ${order}, id ${order} LIMIT ?6`;
 }
 
 export const SELECT_CHUNK_DATA = "SELECT data FROM chunks WHERE id = ?";

@@ -396,7 +396,7 @@ function compactRound(all = false): void {
         `embedded store: compacting a window failed (tried again in ${COMPACT_RETRY_MS / 1000} s): ${(error as Error).message}`,
       );
       failed.add(key);
-      if (!dirty.has(key)) dirty.set(key, { ...d, at: performance.now() + COMPACT_RETRY_MS, text: 0 });
+      dirty.set(key, { ...d, at: performance.now() + COMPACT_RETRY_MS, text: 0 });
     }
   }
   releaseFreePages();

@@ -267,22 +267,20 @@ export class EmbeddedStore implements LogStore {
     // cursor would be invalidated by the next read's use of it.
     const forward = direction === "forward";
     const select = this.selectChunks[direction];
-    const from = windowOf(startNs);
-    const to = windowOf(endNs);
-    /** Keyset position: every window from w on (in the direction), and every window after w. */
-    const at = (w: bigint): [bigint, bigint, bigint] => (forward ? [w - 1n, MAX_I64, MAX_I64] : [w + 1n, MIN_I64, MIN_I64]);
-    const past = (w: bigint): [bigint, bigint, bigint] => (forward ? [w, MAX_I64, MAX_I64] : [w, MIN_I64, MIN_I64]);
-    let position = forward ? at(from) : at(to);
+    // The windows still to list: [from, to], taken from the front (forward) or the back.
+    let from = windowOf(startNs);
+    let to = windowOf(endNs);
     for (;;) {
-      let page = select.all(cid, from, to, startNs, endNs, ...position, LISTING_PAGE) as ListedChunk[];
+      let page = select.all(cid, from, to, startNs, endNs, LISTING_PAGE) as ListedChunk[];
       const more = page.length === LISTING_PAGE;
+      let last: bigint | undefined;
       if (more) {
-        const last = page.at(-1)!.win;
+        last = page.at(-1)!.win;
         if (page[0]!.win === last) {
           // One window fills the page: that window, whole.
-          page = select.all(cid, last, last, startNs, endNs, ...at(last), -1) as ListedChunk[];
+          page = select.all(cid, last, last, startNs, endNs, -1) as ListedChunk[];
         } else {
-          // The last window may go on past the page: it starts the next page.
+          // The last window may go on past the page: the next page starts with it.
           while (page.at(-1)!.win === last) page.pop();
         }
       }
@@ -295,8 +293,11 @@ export class EmbeddedStore implements LogStore {
         yield* window.map(ref);
         a = z;
       }
-      if (!more) break;
-      position = past(page.at(-1)!.win);
+      if (last === undefined) break;
+      // Past the windows listed (a window listed whole is done; one cut off is listed again).
+      const next = page.at(-1)!.win;
+      if (forward) from = next === last ? last + 1n : last;
+      else to = next === last ? last - 1n : last;
     }
   }
 
@@ -460,8 +461,6 @@ export class EmbeddedStore implements LogStore {
 
 /** Chunks listed per statement (see chunksOf). */
 const LISTING_PAGE = 256;
-const MIN_I64 = -(2n ** 63n);
-const MAX_I64 = 2n ** 63n - 1n;
 
 interface ListedChunk {
   id: bigint;

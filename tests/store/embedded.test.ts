@@ -85,7 +85,7 @@ describe("embedded store", () => {
     const db = (store as unknown as { db: Database }).db;
     for (const direction of ["forward", "backward"] as const) {
       const plan = (
-        db.query(`EXPLAIN QUERY PLAN ${selectChunksSql(direction)}`).all(1, 0, 5, 0, 100, 0, 0, 0, 256) as { detail: string }[]
+        db.query(`EXPLAIN QUERY PLAN ${selectChunksSql(direction)}`).all(1, 0, 5, 0, 100, 256) as { detail: string }[]
       )
         .map((p) => p.detail)
         .join(" | ");
