@@ -37,7 +37,18 @@ export async function seriesCounts(
   endNs: bigint,
   byLevel = false,
 ): Promise<SeriesCounts[]> {
-  const streams = await selectStreams(store, tenant, matchers, startNs, endNs);
+  return streamCounts(store, await selectStreams(store, tenant, matchers, startNs, endNs), matchers, startNs, endNs, byLevel);
+}
+
+/** seriesCounts of streams already selected (selectStreams). */
+export async function streamCounts(
+  store: LogStore,
+  streams: StreamInfo[],
+  matchers: Matcher[],
+  startNs: bigint,
+  endNs: bigint,
+  byLevel = false,
+): Promise<SeriesCounts[]> {
   const streamTests = matchers.filter((m) => m.name === "stream").map(valueTest);
   const out: SeriesCounts[] = [];
   for (const info of streams) {

@@ -12,8 +12,8 @@ import {
   type SampleSource,
   type SourceLine,
 } from "./logql/index.ts";
-import { seriesCounts } from "./index-stats.ts";
-import { CONTAINER_ID, lineLabels, lineMetadata, labelsText, POD_UID } from "./view.ts";
+import { selectStreams, streamCounts } from "./index-stats.ts";
+import { CONTAINER_ID, lineLabels, lineMetadata, labelsText, POD_UID, streamLabels } from "./view.ts";
 
 /** A LogQuery for a plan's selector and pre-filters. */
 export function engineQuery(
@@ -85,18 +85,19 @@ async function* countRows(
   if (endNs <= startNs) return;
   const matchers = plan.matchers.map((m) => ({ name: m.name, op: m.op, value: m.value }));
   const rows: CountRow[] = [];
-  const found = await seriesCounts(store, tenant, matchers, startNs, endNs - 1n, true);
+  const streams = await selectStreams(store, tenant, matchers, startNs, endNs - 1n);
   // A count row knows its stream's labels, `stream` and the level, not a line's structured
   // metadata: a label the query sums by that some stream lacks may be metadata on its lines (a
-  // trace id pushed through the Loki API), which only the lines can tell.
+  // trace id pushed through the Loki API), which only the lines can tell. Decided before any
+  // count is read.
   for (const name of labels ?? []) {
     if (name === "stream" || name === DETECTED_LEVEL || name === "level") continue;
-    const without = found.find((s) => !s.labels[name]);
-    if (without !== undefined) {
-      throw new CountsCannotAnswer(`${labelsText(without.labels)} has no label ${name}: it may be on its lines`);
+    for (const info of streams) {
+      const own = streamLabels(info);
+      if (!own[name]) throw new CountsCannotAnswer(`${labelsText(own)} has no label ${name}: it may be on its lines`);
     }
   }
-  for (const series of found) {
+  for (const series of await streamCounts(store, streams, matchers, startNs, endNs - 1n, true)) {
     for (const c of series.byLevel!) {
       rows.push({
         timeNs: c.minuteNs,
