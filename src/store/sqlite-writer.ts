@@ -403,10 +403,13 @@ function compactRound(all = false): void {
   if (dirty.size > 0) scheduleCompaction();
 }
 
-/** Gives the file system back the free pages once they are a quarter of the file (see openDatabase). */
+/**
+ * Gives the file system back the free pages once they are a quarter of the file (see openDatabase):
+ * a small store too (the first compaction of a window frees about as much as it keeps).
+ */
 function releaseFreePages(): void {
   const free = (db!.query("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count;
-  if (free < 256) return;
+  if (free < 16) return;
   const pages = (db!.query("PRAGMA page_count").get() as { page_count: number }).page_count;
   if (free * 4 >= pages) db!.run("PRAGMA incremental_vacuum");
 }
