@@ -58,7 +58,8 @@
 // random: the same containers, times, streams and line lengths as the realistic corpus of the
 // same seed, but every line is random printable ASCII (0x20-0x7e) of that length: the worst case
 // for any compression.
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { basename } from "node:path";
 import { parseArgs } from "node:util";
 
 // ---------------------------------------------------------------------------------------------
@@ -330,7 +331,8 @@ export interface CorpusContainer {
   host: string;
   image: string;
   labels: Record<string, string>;
-  format: LineFormat;
+  /** "file": the lines of a log file given (kind files). */
+  format: LineFormat | "file";
   /** Events per second of log time. */
   rate: number;
   /** The service the container belongs to (loggers, paths, upstreams). */
@@ -609,6 +611,34 @@ const WORKLOADS: Workload[] = [
     ],
   },
 ];
+
+/**
+ * One container per log file (kind files): namespace "samples", the pod named after the file
+ * (lower case, what is not [a-z0-9-] made "-"), container "main".
+ */
+export function fileContainers(files: string[], seed = 1): CorpusContainer[] {
+  const rng = new Rng(hashSeed(seed, 0xf11e5));
+  return files.map((f, index) => {
+    const pod = basename(f)
+      .replace(/\.[^.]*$/, "")
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-");
+    return {
+      index,
+      namespace: "samples",
+      pod,
+      container: "main",
+      podId: rng.uuid(),
+      dockerId: rng.hex(64),
+      host: "node-1",
+      image: `samples/${pod}:1`,
+      labels: { app: pod },
+      format: "file",
+      rate: 0,
+      service: pod,
+    };
+  });
+}
 
 /** Every container of the cluster, in a fixed order (index = position). */
 export function corpusContainers(seed = 1): CorpusContainer[] {
@@ -1483,10 +1513,14 @@ const FORMATS: Record<LineFormat, (x: Ctx, t: number) => Event> = {
 // ---------------------------------------------------------------------------------------------
 // The corpus: every container's events merged in time order.
 
-export type CorpusKind = "realistic" | "random";
+export type CorpusKind = "realistic" | "random" | "files";
 
 export interface CorpusOptions {
   kind?: CorpusKind;
+  /** kind files: the log files, one container each, their lines in file order. */
+  files?: string[];
+  /** kind files: lines per second of log time of each file (default 10). */
+  filesRate?: number;
   seed?: number;
   /** Log time of the start, epoch ms (default 2026-11-24T08:00:00Z). */
   startMs?: number;
@@ -1534,11 +1568,23 @@ export class Corpus {
     this.seed = options.seed ?? 1;
     this.startMs = options.startMs ?? DEFAULT_START_MS;
     this.joinStackTraces = options.joinStackTraces ?? false;
-    this.containers = corpusContainers(this.seed);
+    if (this.kind === "files") {
+      if (!options.files?.length) throw new Error("a files corpus needs files");
+      this.files = options.files;
+      this.filesRate = options.filesRate ?? 10;
+      this.containers = fileContainers(this.files, this.seed);
+    } else this.containers = corpusContainers(this.seed);
   }
+
+  private readonly files: string[] = [];
+  private readonly filesRate: number = 10;
 
   /** `limit` lines (Infinity: without end) of every container, in time order. */
   *lines(limit = Infinity): Generator<CorpusLine> {
+    if (this.kind === "files") {
+      yield* this.fileLines(limit);
+      return;
+    }
     const pools = poolsOf(this.seed);
     const cursors: Cursor[] = this.containers.map((c) => {
       const rng = new Rng(hashSeed(this.seed, c.index + 1));
@@ -1574,7 +1620,7 @@ export class Corpus {
       if (cur.pending.length === 0) {
         // Make the event due at cur.nextEvent.
         const at = cur.nextEvent;
-        const ev = FORMATS[cur.x.c.format](cur.x, startUs + Math.floor(at / 1000));
+        const ev = FORMATS[cur.x.c.format as LineFormat](cur.x, startUs + Math.floor(at / 1000));
         const lines = this.joinStackTraces && ev.lines.length > 1 ? [ev.lines.join("\n")] : ev.lines;
         let t = at;
         // The lines of one write reach the runtime a few microseconds apart.
@@ -1598,6 +1644,32 @@ export class Corpus {
       emitted++;
       cur.next = cur.pending.length > 0 ? cur.pendingAt[cur.pendingAt.length - 1]! : cur.nextEvent;
       down(0);
+    }
+  }
+
+  /**
+   * kind files: every line of every file (empty lines and a trailing "\r" dropped, as Fluent Bit's
+   * tail input does), file i's line k at k / filesRate seconds after the start (plus i µs, so that
+   * files never tie), merged in time order; each file is read whole.
+   */
+  private *fileLines(limit: number): Generator<CorpusLine> {
+    const texts = this.files.map((f) =>
+      readFileSync(f, "utf8")
+        .split("\n")
+        .map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
+        .filter((l) => l !== ""),
+    );
+    const stepNs = 1e9 / this.filesRate;
+    const startNs = BigInt(this.startMs) * 1_000_000n;
+    const at = (i: number, k: number) => Math.round(k * stepNs) + i * 1000;
+    const next = texts.map(() => 0);
+    for (let emitted = 0; emitted < limit; emitted++) {
+      let best = -1;
+      for (let i = 0; i < texts.length; i++)
+        if (next[i]! < texts[i]!.length && (best < 0 || at(i, next[i]!) < at(best, next[best]!))) best = i;
+      if (best < 0) return;
+      const k = next[best]!++;
+      yield { container: best, timeNs: startNs + BigInt(at(best, k)), stream: "stdout", log: texts[best]![k]! };
     }
   }
 

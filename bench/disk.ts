@@ -1,10 +1,16 @@
 // `bun bench/disk.ts`: bytes on disk per line, ingest rate and server CPU per line, on realistic
 // Kubernetes logs (bench/corpus.ts) and on random text of the same lengths, on each store:
 //
-//   [VICTORIALOGS_BIN=path] bun bench/disk.ts [--lines 2000000] [--corpus realistic|random|all]
+//   [VICTORIALOGS_BIN=path] bun bench/disk.ts [--lines 2000000] [--corpus realistic|random|files|all]
+//                     [--files DIR] [--files-rate 10]
 //                     [--store embedded|cassandra|victorialogs|all] [--concurrency 4] [--batch 1000]
 //                     [--flush 10] [--seed 1] [--server binary|source] [--cassandra 127.0.0.1:9042]
 //                     [--settle 300] [--keep]
+//
+// files: real log files instead of generated lines: every *.log file under DIR (for example the
+// 2,000-line samples of 16 systems of Loghub, github.com/logpai/loghub) is one container, its
+// lines in file order, `files-rate` lines per second of log time each; --lines caps the total.
+// `--corpus all` includes it when --files is given.
 //
 // With VICTORIALOGS_BIN (a victoria-logs binary, built from its source), VictoriaLogs gets the same
 // records too, as JSON lines on its /insert/jsonline API, side by side in the same run.
@@ -72,6 +78,8 @@ const { values: opts } = parseArgs({
     cassandra: { type: "string", default: process.env.CASSANDRA_HOSTS?.split(",")[0] ?? "127.0.0.1:9042" },
     settle: { type: "string", default: "300" },
     keep: { type: "boolean", default: false },
+    files: { type: "string" },
+    "files-rate": { type: "string", default: "10" },
   },
 });
 const LINES = Number(opts.lines);
@@ -85,8 +93,25 @@ const [cHost, cPort] = opts.cassandra!.split(":");
 const CASSANDRA = { host: cHost!, port: Number(cPort ?? 9042) };
 const RUN_ID = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "_");
 const CORPORA: CorpusKind[] =
-  opts.corpus === "all" ? ["realistic", "random"] : opts.corpus === "realistic" || opts.corpus === "random" ? [opts.corpus] : [];
-if (CORPORA.length === 0) throw new Error(`--corpus: realistic, random or all, not ${opts.corpus}`);
+  opts.corpus === "all"
+    ? ["realistic", "random", ...(opts.files ? (["files"] as const) : [])]
+    : opts.corpus === "realistic" || opts.corpus === "random" || opts.corpus === "files"
+      ? [opts.corpus]
+      : [];
+if (CORPORA.length === 0) throw new Error(`--corpus: realistic, random, files or all, not ${opts.corpus}`);
+/** --files: the *.log files under the folder, in path order. */
+const FILES = opts.files ? logFilesUnder(opts.files) : [];
+if (CORPORA.includes("files") && FILES.length === 0) throw new Error(`--corpus files needs --files DIR holding *.log files`);
+
+function logFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) out.push(...logFilesUnder(path));
+    else if (e.isFile() && e.name.endsWith(".log")) out.push(path);
+  }
+  return out;
+}
 if (!["embedded", "cassandra", "victorialogs", "all"].includes(opts.store!))
   throw new Error(`--store: embedded, cassandra, victorialogs or all, not ${opts.store}`);
 /** A VictoriaLogs binary to run beside the stores on the same bodies (VICTORIALOGS_BIN), if given. */
@@ -116,7 +141,7 @@ interface Bodies {
 
 function buildBodies(kind: CorpusKind, dir: string): Bodies {
   const t0 = performance.now();
-  const corpus = new Corpus({ kind, seed: SEED });
+  const corpus = new Corpus({ kind, seed: SEED, files: FILES, filesRate: Number(opts["files-rate"]) });
   const file = join(dir, `${kind}.bodies`);
   const fd = openSync(file, "w");
   const b: Bodies = { kind, file, offsets: [], lengths: [], lines: [], totalLines: 0, rawBytes: 0, bodyBytes: 0, logSeconds: 0 };
