@@ -44,6 +44,7 @@ import {
   cutChunks,
   decodeChunk,
   encodeChunk,
+  idOf,
   lineOf,
   MAX_CHUNK_LINES,
   MAX_CHUNK_TEXT_BYTES,
@@ -78,7 +79,7 @@ export interface ListedChunk {
 }
 
 /** A chunk's place in its partition, as a map key. */
-function idOf(c: { firstNs: bigint; key: bigint }): string {
+function chunkRowId(c: { firstNs: bigint; key: bigint }): string {
   return `${c.firstNs}/${c.key}`;
 }
 
@@ -148,7 +149,7 @@ export class ChunkTable {
     return out;
   }
 
-  /** The data of some chunks of a window (at most MAX_FETCH_CHUNKS), by idOf; a chunk gone is absent. */
+  /** The data of some chunks of a window (at most MAX_FETCH_CHUNKS), by chunkRowId; a chunk gone is absent. */
   async fetch(names: readonly string[], window: bigint, chunks: readonly ListedChunk[]): Promise<Map<string, Buffer>> {
     const params: unknown[] = [...names, window];
     for (const c of chunks) params.push(c.firstNs, c.key);
@@ -156,7 +157,7 @@ export class ChunkTable {
     let pageState: string | undefined;
     do {
       const rs = await this.db.read(this.fetches[chunks.length - 1]!, params, { fetchSize: MAX_FETCH_CHUNKS, pageState });
-      for (const r of rs.rows) found.set(idOf({ firstNs: r.first_ts as bigint, key: r.chunk as bigint }), r.data as Buffer);
+      for (const r of rs.rows) found.set(chunkRowId({ firstNs: r.first_ts as bigint, key: r.chunk as bigint }), r.data as Buffer);
       pageState = rs.pageState ?? undefined;
     } while (pageState);
     return found;
@@ -277,7 +278,7 @@ export class WindowChunks {
       d = (async () => {
         while (this.fetches[i] === undefined) this.request();
         const found = await this.fetches[i]!;
-        const id = idOf(this.chunks[i]!);
+        const id = chunkRowId(this.chunks[i]!);
         const data = found.get(id);
         if (data === undefined) throw new ChunkGone(`chunk ${id} of window ${this.window} is gone`);
         found.delete(id); // decoded once: let the bytes go
@@ -345,7 +346,7 @@ export function withoutLinesOf(c: DecodedChunk, others: readonly DecodedChunk[])
   const keep: number[] = [];
   for (let i = 0; i < c.n; i++) {
     const t = c.ts[i]!;
-    const id = c.ids[i]!;
+    const id = idOf(c, i);
     if (!others.some((o) => holds(o, t, id))) keep.push(i);
   }
   return keep.length === c.n ? c : subset(c, keep);
@@ -360,7 +361,7 @@ function holds(c: DecodedChunk, t: bigint, id: bigint): boolean {
     if (c.ts[mid]! < t) lo = mid + 1;
     else hi = mid;
   }
-  for (let k = lo; k < c.n && c.ts[k] === t; k++) if (c.ids[k] === id) return true;
+  for (let k = lo; k < c.n && c.ts[k] === t; k++) if (idOf(c, k) === id) return true;
   return false;
 }
 
@@ -853,10 +854,10 @@ export class Compactor {
     }
     // Outputs were written at the store's consistency: a listing at it sees them, or something
     // (another replica) moved them meanwhile, and this compaction deletes nothing.
-    const present = new Set((await this.table.list(names, window)).map(idOf));
+    const present = new Set((await this.table.list(names, window)).map(chunkRowId));
     for (const id of outputs) if (!present.has(id)) return abandoned;
     if (this.closed) return abandoned;
-    const inputs = groups.flat().filter((c) => !outputs.has(idOf(c)));
+    const inputs = groups.flat().filter((c) => !outputs.has(chunkRowId(c)));
     await this.table.deleteListed(names, window, inputs, () => this.closed);
     return { stats: { windows: 1, inputs: inputs.length, outputs: written }, abandoned: false };
   }
@@ -876,9 +877,9 @@ export class Compactor {
     group: ListedChunk[],
     outputs: Set<string>,
   ): Promise<number | undefined> {
-    const inputs = new Map<string, { born: bigint; hash?: bigint }>(group.map((c) => [idOf(c), { born: c.born }]));
+    const inputs = new Map<string, { born: bigint; hash?: bigint }>(group.map((c) => [chunkRowId(c), { born: c.born }]));
     const chunks = new WindowChunks(this.table, names, window, group, new FetchPlan(false), (i, data) => {
-      inputs.get(idOf(group[i]!))!.hash = Bun.hash.wyhash(data);
+      inputs.get(chunkRowId(group[i]!))!.hash = Bun.hash.wyhash(data);
     });
     const writes = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
@@ -889,7 +890,7 @@ export class Compactor {
       for (const { chunk, lines: part } of encoded) {
         let born = part[0]!.born;
         for (const l of part) if (l.born < born) born = l.born;
-        const id = idOf(chunk);
+        const id = chunkRowId(chunk);
         outputs.add(id);
         const input = inputs.get(id);
         if (input !== undefined && input.born === born && input.hash === Bun.hash.wyhash(chunk.data)) continue;

@@ -13,21 +13,28 @@
 //   n varint text length (UTF-8 bytes) · the texts, one after another
 //   i64 first time · (n-1) varint time deltas (ns, never negative: sorted)
 //   n varint seq                  the order of lines of equal time (lines.ts)
-//   n × i64 id                    the line identity (lines.ts)
+//   varint e · e × (varint gap · i64 id)    the line identities (lines.ts) that are not
+//                                 lineId(stream, text, 0): almost every line's is, and is derived
+//                                 again when read; gap: lines since the previous such line
+//                                 (version 1: n × i64 id, every line's)
 //   n varint stream · n varint level · n varint source     (each only when k > 1)
 //   n strings metadata (JSON; length + 1, 0: none)          (only with flag 1)
 //
 // The texts come first: a filtered read finds which lines hold its texts before it decodes the
 // other columns, and a chunk with no such line costs its decompression and a search, nothing more.
 //
+// Identities are derived rather than stored because 8 random bytes per line do not compress: on
+// real-world logs (Loghub's samples) they were a third of a chunk.
+//
 // Columns apart, so that zstd sees like next to like (times, lengths, texts). A string is a
 // varint byte length and its UTF-8 bytes. The identity of a chunk derives from its content (the
 // times and ids of its lines): a resent batch writes the same chunk under the same key.
 import { isAscii } from "node:buffer";
-import { compositeKey, parseStringMap } from "./lines.ts";
+import { compositeKey, lineId, parseStringMap } from "./lines.ts";
 import type { OrderedRow } from "./store.ts";
 
-const VERSION = 1;
+/** The version chunks are written in; version 1 (identities stored) is still read. */
+const VERSION = 2;
 /**
  * zstd levels of chunks written by ingest and by compaction. Level 3 made realistic chunks no
  * smaller than level 1 (69.0 against 68.8 bytes per line over 300,000 corpus lines) at twice the
@@ -80,7 +87,10 @@ export interface DecodedChunk {
   n: number;
   ts: BigInt64Array;
   seq: Float64Array;
+  /** Every line's identity (derived on first use: idOf finds one line's for less). */
   ids: BigInt64Array;
+  /** Line i's identity without deriving the others' (see idOf); `log`: its text, when at hand. */
+  idAt?(i: number, log?: string): bigint;
   streams: string[];
   levels: string[];
   sources: ChunkSource[];
@@ -100,6 +110,11 @@ export function compareLines(a: ChunkLine, b: ChunkLine): number {
   return a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : a.seq - b.seq || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+/** Line i's identity: derived for that line alone where the chunk derives them. */
+export function idOf(c: DecodedChunk, i: number): bigint {
+  return c.idAt ? c.idAt(i) : c.ids[i]!;
+}
+
 /** A line of a decoded chunk. */
 export function textOf(c: DecodedChunk, i: number): string {
   const text = c.text as SlicingBuffer;
@@ -114,12 +129,14 @@ interface SlicingBuffer extends Buffer {
 
 /** A decoded chunk's line i as a row (with pod id, container id and metadata when asked). */
 export function rowOf(c: DecodedChunk, i: number, withSource: boolean): OrderedRow {
+  const log = textOf(c, i);
   const row: OrderedRow = {
     timeNs: c.ts[i]!,
     seq: c.seq[i]!,
-    id: c.ids[i]!,
+    // Hashing the text as a string is faster than hashing its bytes in the chunk.
+    id: c.idAt ? c.idAt(i, log) : c.ids[i]!,
     stream: c.streams[c.streamOf ? c.streamOf[i]! : 0]!,
-    log: textOf(c, i),
+    log,
   };
   if (withSource) {
     const s = c.sources[c.sourceOf ? c.sourceOf[i]! : 0]!;
@@ -153,7 +170,7 @@ export function lineOf(c: DecodedChunk, i: number): ChunkLine {
   return {
     timeNs: c.ts[i]!,
     seq: c.seq[i]!,
-    id: c.ids[i]!,
+    id: idOf(c, i),
     stream: c.streams[c.streamOf ? c.streamOf[i]! : 0]!,
     level: c.levels[c.levelOf ? c.levelOf[i]! : 0]!,
     source: c.sources[c.sourceOf ? c.sourceOf[i]! : 0]!,
@@ -183,12 +200,15 @@ export interface EncodedChunk {
   data: Uint8Array;
 }
 
-/** Lines (sorted by compareLines, unique by (time, id)) → a compressed chunk. */
-export function encodeChunk(lines: readonly ChunkLine[], level = INGEST_LEVEL): EncodedChunk {
+/**
+ * Lines (sorted by compareLines, unique by (time, id)) → a compressed chunk. `version` 1 (every
+ * identity stored) is there for the tests of reading older chunks.
+ */
+export function encodeChunk(lines: readonly ChunkLine[], level = INGEST_LEVEL, version = VERSION): EncodedChunk {
   const n = lines.length;
   if (n === 0) throw new Error("a chunk holds at least one line");
   const w = new Writer(256 + n * 24);
-  w.byte(VERSION);
+  w.byte(version);
   w.varint(n);
   const streams = new Table<string>((s) => s);
   const levels = new Table<string>((s) => s);
@@ -231,7 +251,18 @@ export function encodeChunk(lines: readonly ChunkLine[], level = INGEST_LEVEL): 
     previous = t;
   }
   for (let i = 0; i < n; i++) w.varint(lines[i]!.seq);
-  for (let i = 0; i < n; i++) w.int64(lines[i]!.id);
+  if (version === 1) for (let i = 0; i < n; i++) w.int64(lines[i]!.id);
+  else {
+    const stored: number[] = [];
+    for (let i = 0; i < n; i++) if (lineId(lines[i]!.stream, texts[i]!, 0) !== lines[i]!.id) stored.push(i);
+    w.varint(stored.length);
+    let previous = -1;
+    for (const i of stored) {
+      w.varint(i - previous - 1);
+      w.int64(lines[i]!.id);
+      previous = i;
+    }
+  }
   if (streams.values.length > 1) for (let i = 0; i < n; i++) w.varint(streamOf[i]!);
   if (levels.values.length > 1) for (let i = 0; i < n; i++) w.varint(levelOf[i]!);
   if (sources.values.length > 1) for (let i = 0; i < n; i++) w.varint(sourceOf[i]!);
@@ -264,7 +295,7 @@ export function encodeChunk(lines: readonly ChunkLine[], level = INGEST_LEVEL): 
 export function decodeChunk(data: Uint8Array): DecodedChunk {
   const r = new Reader(Bun.zstdDecompressSync(data));
   const version = r.byte();
-  if (version !== VERSION) throw new Error(`unknown chunk version ${version}`);
+  if (version !== VERSION && version !== 1) throw new Error(`unknown chunk version ${version}`);
   const n = r.varint();
   const streams = Array.from({ length: r.varint() }, () => r.string());
   const levels = Array.from({ length: r.varint() }, () => r.string());
@@ -283,13 +314,17 @@ export function decodeChunk(data: Uint8Array): DecodedChunk {
   }
   const text = r.rest(at);
   // node:buffer's isAscii is native: about 0.01 ms per MiB, a JavaScript loop over 64-bit words 3.
-  return new LazyChunk(n, streams, levels, sources, flags, text, starts, isAscii(text), r);
+  return new LazyChunk(version, n, streams, levels, sources, flags, text, starts, isAscii(text), r);
 }
 
 /** A decoded chunk whose columns other than the texts are decoded on first use. */
 class LazyChunk implements DecodedChunk {
   private columns: Columns | undefined;
+  /** Version 2: the identities derived so far (all of them once `ids` was asked). */
+  private derived: BigInt64Array | undefined;
+  private derivedAll = false;
   constructor(
+    private readonly version: number,
     readonly n: number,
     readonly streams: string[],
     readonly levels: string[],
@@ -303,6 +338,7 @@ class LazyChunk implements DecodedChunk {
   private get all(): Columns {
     return (this.columns ??= readColumns(
       this.reader,
+      this.version,
       this.n,
       this.streams.length,
       this.levels.length,
@@ -317,7 +353,30 @@ class LazyChunk implements DecodedChunk {
     return this.all.seq;
   }
   get ids(): BigInt64Array {
-    return this.all.ids;
+    const stored = this.all.ids;
+    if (stored !== undefined) return stored;
+    if (!this.derivedAll) {
+      for (let i = 0; i < this.n; i++) this.idAt(i);
+      this.derivedAll = true;
+    }
+    return this.derived!;
+  }
+  idAt(i: number, log?: string): bigint {
+    const all = this.all;
+    if (all.ids !== undefined) return all.ids[i]!;
+    const derived = (this.derived ??= new BigInt64Array(this.n));
+    // 0 is also a possible identity: derived again then, rarely (1 in 2^64).
+    let id = derived[i]!;
+    if (id !== 0n) return id;
+    id =
+      all.storedIds?.get(i) ??
+      lineId(
+        this.streams[all.streamOf ? all.streamOf[i]! : 0]!,
+        log ?? this.text.subarray(this.starts[i]!, this.starts[i + 1]!),
+        0,
+      );
+    derived[i] = id;
+    return id;
   }
   get streamOf(): Uint32Array | undefined {
     return this.all.streamOf;
@@ -336,14 +395,25 @@ class LazyChunk implements DecodedChunk {
 interface Columns {
   ts: BigInt64Array;
   seq: Float64Array;
-  ids: BigInt64Array;
+  /** Version 1: every identity. */
+  ids?: BigInt64Array;
+  /** Version 2: the identities stored, by line (the others are derived). */
+  storedIds?: Map<number, bigint>;
   streamOf?: Uint32Array;
   levelOf?: Uint32Array;
   sourceOf?: Uint32Array;
   metadata?: (string | null)[];
 }
 
-function readColumns(r: Reader, n: number, streams: number, levels: number, sources: number, flags: number): Columns {
+function readColumns(
+  r: Reader,
+  version: number,
+  n: number,
+  streams: number,
+  levels: number,
+  sources: number,
+  flags: number,
+): Columns {
   const ts = new BigInt64Array(n);
   if (n > 0) {
     let t = r.int64();
@@ -356,7 +426,18 @@ function readColumns(r: Reader, n: number, streams: number, levels: number, sour
   }
   const seq = new Float64Array(n);
   for (let i = 0; i < n; i++) seq[i] = r.varint();
-  const ids = r.int64s(n);
+  let ids: BigInt64Array | undefined;
+  let storedIds: Map<number, bigint> | undefined;
+  if (version === 1) ids = r.int64s(n);
+  else {
+    storedIds = new Map();
+    let i = -1;
+    for (let e = r.varint(); e > 0; e--) {
+      i += r.varint() + 1;
+      if (i >= n) throw new Error("chunk identity of a line past its end");
+      storedIds.set(i, r.int64());
+    }
+  }
   const column = (k: number) => {
     if (k <= 1) return undefined;
     const c = new Uint32Array(n);
@@ -374,7 +455,7 @@ function readColumns(r: Reader, n: number, streams: number, levels: number, sour
       metadata[i] = len === 0 ? null : r.utf8(len - 1);
     }
   }
-  return { ts, seq, ids, streamOf, levelOf, sourceOf, metadata };
+  return { ts, seq, ids, storedIds, streamOf, levelOf, sourceOf, metadata };
 }
 
 /**

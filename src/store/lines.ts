@@ -52,8 +52,12 @@ export function lineIds(entries: readonly LogEntry[]): bigint[] {
   return ids;
 }
 
-/** The signed 64-bit identity of one line (see lineIds); stable across releases: it is stored. */
-export function lineId(stream: string, log: string, occurrence: number): bigint {
+/**
+ * The signed 64-bit identity of one line (see lineIds); stable across releases: it is stored, and
+ * chunks derive it again from stream and text. The text may be given as its UTF-8 bytes: Bun
+ * hashes a string as its UTF-8 bytes, so both give the same identity.
+ */
+export function lineId(stream: string, log: string | Uint8Array, occurrence: number): bigint {
   let seed = occurrence === 0 ? firstSeeds.get(stream) : undefined;
   if (seed === undefined) {
     seed = Bun.hash.wyhash(`${occurrence}\u0000${stream}`, 0x6b696c73n);

@@ -19,6 +19,7 @@ import {
   cutChunks,
   decodeChunk,
   encodeChunk,
+  idOf,
   linesOf,
   lowerBound,
   MAX_CHUNK_LINES,
@@ -310,7 +311,7 @@ function storedChunk(id: number): DecodedChunk {
 /** The seq of the line (time, id) in a chunk, or undefined when the chunk does not hold it. */
 function seqOf(c: DecodedChunk, timeNs: bigint, id: bigint): number | undefined {
   const ts = c.ts;
-  for (let i = lowerBound(ts, timeNs); i < c.n && ts[i] === timeNs; i++) if (c.ids[i] === id) return c.seq[i];
+  for (let i = lowerBound(ts, timeNs); i < c.n && ts[i] === timeNs; i++) if (idOf(c, i) === id) return c.seq[i];
   return undefined;
 }
 

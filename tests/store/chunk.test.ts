@@ -8,6 +8,7 @@ import {
   cutChunks,
   decodeChunk,
   encodeChunk,
+  idOf,
   linesOf,
   linesContaining,
   mergeLines,
@@ -17,6 +18,7 @@ import {
   type ChunkSource,
 } from "../../src/store/chunk.ts";
 import { mergeChunks, type ChunkRef } from "../../src/store/chunk-merge.ts";
+import { lineId } from "../../src/store/lines.ts";
 import type { OrderedRow, StreamRead } from "../../src/store/store.ts";
 
 const A: ChunkSource = { podId: "uid-a", dockerId: "docker-a", host: "node-1", labels: '{"app":"a"}' };
@@ -73,6 +75,30 @@ describe("chunks", () => {
     expect(encoded.data.length).toBeLessThan(2_000);
   });
 
+  test("identities are derived from stream and text, not stored; the few that differ are kept", () => {
+    const lines: ChunkLine[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const stream = i % 10 === 0 ? "stderr" : "stdout";
+      const log = `GET /api/items/${i} 200 ${i % 13} ms ünï`;
+      lines.push(line(1_000_000n + BigInt(i) * 1000n, log, { stream, id: lineId(stream, log, 0) }));
+    }
+    // Identical lines at one nanosecond (occurrence 1, 2), and an identity from elsewhere.
+    lines.push(line(2_000_000n, "same", { id: lineId("stdout", "same", 0) }));
+    lines.push(line(2_000_000n, "same", { id: lineId("stdout", "same", 1), seq: 1 }));
+    lines.push(line(2_000_000n, "same", { id: lineId("stdout", "same", 2), seq: 2 }));
+    lines.push(line(3_000_000n, "migrated", { id: 42n }));
+    const derived = encodeChunk(lines);
+    const stored = encodeChunk(lines, undefined, 1);
+    expect(derived.key).toBe(stored.key);
+    // 1,004 random 8-byte identities do not compress: version 1 carries them all.
+    expect(stored.data.length - derived.data.length).toBeGreaterThan(7_000);
+    for (const data of [derived.data, stored.data]) expect(linesOf(decodeChunk(data))).toEqual(lines);
+    // One line's identity alone (a filtered read), then all of them: the same values.
+    const c = decodeChunk(derived.data);
+    expect([1002, 1003, 7].map((i) => idOf(c, i))).toEqual([lines[1002]!.id, 42n, lines[7]!.id]);
+    expect([...c.ids]).toEqual(lines.map((l) => l.id));
+  });
+
   test("a time before 1970 and a gap of centuries survive", () => {
     const lines = [line(-5n, "before"), line(0n, "zero"), line(9_000_000_000_000_000_000n, "far")];
     const decoded = decodeChunk(encodeChunk(lines).data);
@@ -83,6 +109,12 @@ describe("chunks", () => {
     expect(() => decodeChunk(new Uint8Array([1, 2, 3]))).toThrow();
     const body = Bun.zstdCompressSync(new Uint8Array([9, 1]));
     expect(() => decodeChunk(body)).toThrow("unknown chunk version 9");
+    // A stored identity said to belong to a line past the chunk's end.
+    const bytes = Bun.zstdDecompressSync(encodeChunk([line(1n, "a")]).data);
+    // It ends with the one stored identity (the helper's are not derived): count 1, gap 0, 8 bytes.
+    expect([bytes[bytes.length - 10], bytes[bytes.length - 9]]).toEqual([1, 0]);
+    bytes[bytes.length - 9] = 5;
+    expect(() => decodeChunk(Bun.zstdCompressSync(bytes)).ids).toThrow("chunk identity of a line past its end");
     const truncated = Bun.zstdCompressSync(new Uint8Array([1, 5, 1]));
     expect(() => decodeChunk(truncated)).toThrow("chunk data ends early");
   });
