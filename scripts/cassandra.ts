@@ -590,12 +590,14 @@ export async function startCassandra(opts: StartOptions = {}): Promise<StartResu
     return { started: r.started, pid: r.pid, logFile: r.logFile, startupMs: r.started ? Date.now() - t0 : undefined, pids };
   }
   if (!(await cassandraAnswers("127.0.0.1", o.port))) await ensureJars(log);
+  const first = await startNode(1, nodes, o, deadline, log);
+  // Written once node 1 is up: a start that fails (no java, say) leaves the cluster's file as it
+  // was, so that a later start or stop without flags still finds the node that runs.
   fs.mkdirSync(clusterBase, { recursive: true });
   fs.writeFileSync(
     path.join(clusterBase, "cluster.json"),
     JSON.stringify({ nodes, port: o.port, storagePort: o.storagePort }) + "\n",
   );
-  const first = await startNode(1, nodes, o, deadline, log);
   pids[1] = first.pid;
   let started = first.started;
   if (nodes > 1) {
