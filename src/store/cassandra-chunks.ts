@@ -796,6 +796,27 @@ export class Compactor {
     }
   }
 
+  /**
+   * Windows this server may not have written (a crash, or a stop within afterMs of a write, left
+   * them uncompacted): each is listed, and those that hold chunks to merge are handed to the
+   * compaction as if just written. Listings run `concurrency` at a time. Resolves with the number
+   * of windows handed over (the store closing stops the look).
+   */
+  async recover(windows: Iterable<{ names: string[]; window: bigint; seconds: number }>, concurrency = 8): Promise<number> {
+    const queue = [...windows];
+    let found = 0;
+    const worker = async () => {
+      for (let w = queue.pop(); w !== undefined && !this.closed; w = queue.pop()) {
+        const listed = await this.table.list(w.names, w.window);
+        if (compactionGroups(listed).length === 0) continue;
+        found++;
+        this.written(w.names, w.window, w.seconds);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return found;
+  }
+
   /** Compacts every window written to since its last compaction, now (tests, bench). */
   compactNow(): Promise<CompactionStats> {
     return this.serial(async () => {

@@ -54,6 +54,12 @@ export interface CassandraStoreOptions {
   compactAfterMs?: number;
   /** ... or as soon as this process wrote this many chunks to it (default 64). */
   compactChunks?: number;
+  /**
+   * At start, look for windows of recent streams left uncompacted by a server that stopped
+   * before compacting them, and compact them (the server sets it; default false, so that a
+   * test's store leaves other tests' windows alone).
+   */
+  recoverWindows?: boolean;
   /** Driver schema-refresh debounce (ms); tests lower it. */
   refreshSchemaDelay?: number;
 }

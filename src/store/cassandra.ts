@@ -123,6 +123,8 @@ const DIRECT_WINDOWS = 3n;
 /** Times a read starts again from its last row when chunks it listed were compacted away meanwhile. */
 /** Compaction defaults: a window is merged this long after its last write, or at this many chunks. */
 const COMPACT_AFTER_MS = 5_000;
+/** At start, how far back in log time from each stream's last line windows are looked at. */
+const RECOVER_LOOKBACK_NS = 3_600_000_000_000n;
 const COMPACT_CHUNKS = 64;
 
 /** Errors that mean "not now": the client should retry (503), never give up (400). */
@@ -354,7 +356,57 @@ export class CassandraStore implements LogStore {
       });
     }
     log.info("cassandra store ready", { nodes: options.nodes, keyspace: options.keyspace, legacyLines: legacy });
-    return new CassandraStore(client, options, legacy);
+    const store = new CassandraStore(client, options, legacy);
+    if (options.recoverWindows && (options.compactAfterMs ?? COMPACT_AFTER_MS) >= 0) store.recovery = store.recoverWindows();
+    return store;
+  }
+
+  /** The look for windows left uncompacted (see recoverWindows), while it runs. */
+  private recovery: Promise<void> | undefined;
+
+  /**
+   * The compaction knows the windows this process writes to; those a server wrote to just before
+   * it stopped (a crash, or a stop within compactAfterMs of a write) would keep their small
+   * chunks until written again. At start, the windows of the last RECOVER_LOOKBACK_NS of log time
+   * of every stream that wrote today or yesterday (UTC) are listed, in the background, and those
+   * with chunks to merge are compacted. Several replicas doing so at once is safe (compaction is).
+   */
+  private async recoverWindows(): Promise<void> {
+    const t0 = performance.now();
+    try {
+      const now = nowNs();
+      const today = Number(now / NS_PER_DAY);
+      const days = [today - 1, today];
+      const tenants = new Set<string>();
+      const rows = await this.readAll(`SELECT DISTINCT tenant, year FROM ${this.options.keyspace}.log_stream_days`, []);
+      for (const r of rows) if (r.year === yearOf(today) || r.year === yearOf(today - 1)) tenants.add(r.tenant as string);
+      const windows: { names: string[]; window: bigint; seconds: number }[] = [];
+      for (const tenant of tenants) {
+        for (const day of days) {
+          for (const r of await this.readAll(this.statements.selectStreams, [tenant, day])) {
+            const lastNs = r.last_ts as bigint | null;
+            if (lastNs == null || lastNs < now - NS_PER_DAY) continue;
+            const namespace = r.namespace as string;
+            const names = [storedNamespace({ tenant, namespace }), r.pod_name as string, r.container_name as string];
+            const seconds = this.retention.secondsFor(tenant, namespace);
+            for (let w = windowOf(lastNs); w >= windowOf(lastNs - RECOVER_LOOKBACK_NS); w -= WINDOW_NS)
+              windows.push({ names, window: w, seconds });
+          }
+        }
+      }
+      // A stream listed on both days: its windows once.
+      const unique = new Map(windows.map((w) => [compositeKey(...w.names, String(w.window)), w]));
+      const found = await this.compactor.recover(unique.values());
+      log.info("cassandra compaction: looked for windows left uncompacted", {
+        windows: unique.size,
+        toCompact: found,
+        ms: Math.round(performance.now() - t0),
+      });
+    } catch (error) {
+      // Nothing is lost: the windows stay readable as they are.
+      if (!this.closed)
+        log.warn("cassandra compaction: the look for windows left uncompacted failed", { error: (error as Error).message });
+    }
   }
 
   async write(entries: LogEntry[]): Promise<WriteResult> {
@@ -1208,6 +1260,7 @@ export class CassandraStore implements LogStore {
     // A compaction under way stops before deleting anything (its outputs stay, harmless), or is
     // waited for a bounded time; the client's shutdown fails what it still sends.
     await this.compactor.close();
+    await this.recovery;
     await this.client.shutdown();
   }
 }

@@ -17,7 +17,7 @@ export async function openStore(config: Config, observer?: StoreObserver): Promi
     });
   }
   const { CassandraStore } = await import("./cassandra.ts");
-  return CassandraStore.connect({ ...cassandraOptionsOf(config), retention, observer });
+  return CassandraStore.connect({ ...cassandraOptionsOf(config), retention, observer, recoverWindows: true });
 }
 
 /** The retention of every namespace: --retention, overridden by --retention-rules. */

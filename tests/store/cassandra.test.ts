@@ -597,6 +597,40 @@ function cassandraSuites(): void {
         }
       }, 60_000);
 
+      test("a server started again compacts the windows a stopped one left uncompacted", async () => {
+        const n = unique();
+        // Ten minutes ago, one window: as a server's last writes before a crash or a quick restart.
+        const base = windowOf(BigInt(Date.now()) * 1_000_000n - 600_000_000_000n) + 1_000_000_000n;
+        const batch = (k: number) =>
+          Array.from({ length: 20 }, (_, i) =>
+            entry({ namespace: n, timeNs: base + BigInt(k * 20 + i) * 1_000_000n, log: `${k}/${i}` }),
+          );
+        const stopped = await CassandraStore.connect(options({ compactAfterMs: -1 }));
+        for (let k = 0; k < 6; k++) await stopped.write(batch(k));
+        await stopped.close();
+        expect((await chunkRows(keyspace, n)).length).toBe(6);
+        const again = await CassandraStore.connect(options({ compactAfterMs: 100, recoverWindows: true }));
+        try {
+          let chunks = 6;
+          for (let i = 0; i < 300 && chunks > 1; i++) {
+            await Bun.sleep(100);
+            chunks = (await chunkRows(keyspace, n)).length;
+          }
+          expect(chunks).toBe(1);
+          const rows = await queryAll(again, {
+            tenant: "",
+            namespace: n,
+            pod: "pod-a",
+            container: "main",
+            startNs: 0n,
+            endNs: base + WINDOW_NS,
+          });
+          expect(rows.map((r) => r.log)).toEqual(Array.from({ length: 6 }, (_, k) => batch(k).map((e) => e.log)).flat());
+        } finally {
+          await again.close();
+        }
+      }, 60_000);
+
       test("two stores compacting the same window at once, while lines arrive, end with every line once", async () => {
         const a = await CassandraStore.connect(options({ compactAfterMs: -1 }));
         const b = await CassandraStore.connect(options({ compactAfterMs: -1 }));
