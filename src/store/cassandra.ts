@@ -384,7 +384,8 @@ export class CassandraStore implements LogStore {
       const tenants = new Set<string>();
       const rows = await this.readAll(`SELECT DISTINCT tenant, year FROM ${this.options.keyspace}.log_stream_days`, []);
       for (const r of rows) if (r.year === yearOf(today) || r.year === yearOf(today - 1)) tenants.add(r.tenant as string);
-      const windows: { names: string[]; window: bigint; seconds: number }[] = [];
+      // By stream and window: a stream listed on both days, its windows once.
+      const windows = new Map<string, { names: string[]; window: bigint; seconds: number }>();
       for (const tenant of tenants) {
         for (const day of days) {
           for (const r of await this.readAll(this.statements.selectStreams, [tenant, day])) {
@@ -394,15 +395,13 @@ export class CassandraStore implements LogStore {
             const names = [storedNamespace({ tenant, namespace }), r.pod_name as string, r.container_name as string];
             const seconds = this.retention.secondsFor(tenant, namespace);
             for (let w = windowOf(lastNs); w >= windowOf(lastNs - RECOVER_LOOKBACK_NS); w -= WINDOW_NS)
-              windows.push({ names, window: w, seconds });
+              windows.set(compositeKey(...names, String(w)), { names, window: w, seconds });
           }
         }
       }
-      // A stream listed on both days: its windows once.
-      const unique = new Map(windows.map((w) => [compositeKey(...w.names, String(w.window)), w]));
-      const found = await this.compactor.recover(unique.values());
+      const found = await this.compactor.recover(windows.values());
       log.info("cassandra compaction: looked for windows left uncompacted", {
-        windows: unique.size,
+        windows: windows.size,
         toCompact: found,
         ms: Math.round(performance.now() - t0),
       });

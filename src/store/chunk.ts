@@ -110,9 +110,12 @@ export function compareLines(a: ChunkLine, b: ChunkLine): number {
   return a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : a.seq - b.seq || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** Line i's identity: derived for that line alone where the chunk derives them. */
-export function idOf(c: DecodedChunk, i: number): bigint {
-  return c.idAt ? c.idAt(i) : c.ids[i]!;
+/**
+ * Line i's identity: derived for that line alone where the chunk derives them (from `log`, its
+ * text, when the caller has made it: hashing a string is faster than hashing the chunk's bytes).
+ */
+export function idOf(c: DecodedChunk, i: number, log?: string): bigint {
+  return c.idAt ? c.idAt(i, log) : c.ids[i]!;
 }
 
 /** A line of a decoded chunk. */
@@ -133,8 +136,7 @@ export function rowOf(c: DecodedChunk, i: number, withSource: boolean): OrderedR
   const row: OrderedRow = {
     timeNs: c.ts[i]!,
     seq: c.seq[i]!,
-    // Hashing the text as a string is faster than hashing its bytes in the chunk.
-    id: c.idAt ? c.idAt(i, log) : c.ids[i]!,
+    id: idOf(c, i, log),
     stream: c.streams[c.streamOf ? c.streamOf[i]! : 0]!,
     log,
   };

@@ -137,6 +137,11 @@ function open(path: string, sync: "full" | "normal", compactAfterMs: number): vo
   }
 }
 
+/** The database's free pages (those compaction freed, not yet reused or given back). */
+function freePages(): number {
+  return (db!.query("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count;
+}
+
 /** Free pages given back at close, at most: 64 MiB of 4 KiB pages. */
 const CLOSE_RELEASE_PAGES = 16_384;
 
@@ -149,7 +154,7 @@ function close(): void {
     // The pages the last compactions freed (most of a window's small chunks) would be reused by
     // the next writes; a store at rest gives them back, at most CLOSE_RELEASE_PAGES of them so
     // that a shutdown stays short (incremental auto-vacuum only: a no-op on older databases).
-    const free = (db.query("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count;
+    const free = freePages();
     if (free > 0) db.run(`PRAGMA incremental_vacuum(${Math.min(free, CLOSE_RELEASE_PAGES)})`);
     db.run("PRAGMA optimize");
     db.run("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -417,7 +422,7 @@ function compactRound(all = false): void {
  * a small store too (the first compaction of a window frees about as much as it keeps).
  */
 function releaseFreePages(): void {
-  const free = (db!.query("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count;
+  const free = freePages();
   if (free < 16) return;
   const pages = (db!.query("PRAGMA page_count").get() as { page_count: number }).page_count;
   if (free * 4 >= pages) db!.run("PRAGMA incremental_vacuum");

@@ -30,6 +30,11 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+/** A numeric PRAGMA of a database (freelist_count, page_count, ...). */
+function pragmaOf(db: Database, name: string): number {
+  return Object.values(db.query(`PRAGMA ${name}`).get() as object)[0] as number;
+}
+
 const shared = tempDir();
 // Small pages so that the contract's large result crosses many page borders.
 // A test that asks for a retention gets a database of its own.
@@ -150,8 +155,7 @@ describe("embedded store", () => {
     await store.compactNow();
     await store.close();
     const db = new Database(join(dir, "logs.sqlite"), { readonly: true });
-    const pragma = (name: string) => Object.values(db.query(`PRAGMA ${name}`).get() as object)[0] as number;
-    const free = pragma("freelist_count");
+    const free = pragmaOf(db, "freelist_count");
     expect(storedLines(db).length).toBe(10_000);
     db.close();
     // Compaction freed about 50 pages (200 KB); a store with under 1 MB of them used to keep them.
@@ -177,15 +181,14 @@ describe("embedded store", () => {
     for (let b = 0; b < 20; b++) await write(9, b * 200, 200);
     await store.compactNow();
     const db = new Database(join(dir, "logs.sqlite"), { readonly: true });
-    const pragma = (name: string) => Object.values(db.query(`PRAGMA ${name}`).get() as object)[0] as number;
     // Compaction freed pages, too few for the running store to give back (it reuses them).
-    const freed = pragma("freelist_count");
+    const freed = pragmaOf(db, "freelist_count");
     expect(freed).toBeGreaterThan(16);
-    expect(freed * 4).toBeLessThan(pragma("page_count"));
+    expect(freed * 4).toBeLessThan(pragmaOf(db, "page_count"));
     db.close();
     await store.close();
     const after = new Database(join(dir, "logs.sqlite"), { readonly: true });
-    expect((after.query("PRAGMA freelist_count").get() as { freelist_count: number }).freelist_count).toBe(0);
+    expect(pragmaOf(after, "freelist_count")).toBe(0);
     expect(storedLines(after).length).toBe(26_500);
     after.close();
   });
